@@ -1,0 +1,294 @@
+// cache.cpp — bounded baseline cache (sender) and its mirror (receiver).
+#include "baseline/cache.h"
+
+#include <cstring>
+#include <sys/mman.h>
+
+namespace hde {
+
+namespace {
+constexpr std::uint32_t npos = 0xFFFFFFFFu;
+
+inline std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+inline std::uint64_t key_hash(page_key k) { return mix(k.gfn * 0x9E3779B97F4A7C15ULL ^ k.vm); }
+
+// Slot memory is mapped and populated up front (huge pages where the kernel
+// gives them), so that filling a slot never takes a page fault on the hot path.
+std::byte *alloc_pages(std::uint32_t n) {
+  if (n == 0)
+    return nullptr;
+  const std::size_t len = std::size_t(n) * kPageSize;
+  void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return nullptr;
+  madvise(p, len, MADV_HUGEPAGE);
+  // Touch every page: populates the mapping (with huge pages when granted).
+  for (std::size_t off = 0; off < len; off += kPageSize)
+    static_cast<volatile char *>(p)[off] = 0;
+  return static_cast<std::byte *>(p);
+}
+
+void free_pages(std::byte *p, std::uint32_t n) {
+  if (p != nullptr)
+    munmap(p, std::size_t(n) * kPageSize);
+}
+
+// True when the entry at j, whose home is k, may move back to the hole at i
+// (k is not cyclically inside (i, j]).
+inline bool may_move(std::uint32_t i, std::uint32_t j, std::uint32_t k) {
+  return i <= j ? (k <= i || k > j) : (k <= i && k > j);
+}
+}  // namespace
+
+struct baseline_cache::slot_meta {
+  page_key key;
+  content_hash hash;
+  std::uint32_t gen = 0;
+  bool used = false;
+  bool referenced = false;
+};
+
+struct baseline_cache::key_entry {
+  std::uint64_t gfn = 0;
+  std::uint32_t vm = 0;
+  std::uint32_t slot_plus1 = 0;  // 0 = empty
+};
+
+baseline_cache::baseline_cache(std::size_t bytes) {
+  std::size_t n = bytes / kPageSize;
+  if (n > (1u << 30))
+    n = 1u << 30;
+  nslots_ = static_cast<std::uint32_t>(n);
+  std::uint32_t tsize = 16;
+  while (tsize < 2 * nslots_)
+    tsize <<= 1;
+  mask_ = tsize - 1;
+  pages_ = alloc_pages(nslots_);
+  if (nslots_ != 0 && pages_ == nullptr)
+    nslots_ = 0;  // out of memory: run without baselines
+  meta_ = std::make_unique<slot_meta[]>(nslots_);
+  free_ = std::make_unique<std::uint32_t[]>(nslots_);
+  keys_ = std::make_unique<key_entry[]>(tsize);
+  hashes_ = std::make_unique<std::uint32_t[]>(tsize);
+  stats_.slots = nslots_;
+  flush();
+}
+
+baseline_cache::~baseline_cache() { free_pages(pages_, nslots_); }
+
+void baseline_cache::flush() {
+  for (std::uint32_t s = 0; s < nslots_; ++s) {
+    meta_[s].used = false;
+    meta_[s].referenced = false;
+    free_[s] = nslots_ - 1 - s;  // pop order 0, 1, 2, ...
+  }
+  nfree_ = nslots_;
+  std::memset(static_cast<void *>(keys_.get()), 0, sizeof(key_entry) * (mask_ + 1));
+  std::memset(hashes_.get(), 0, sizeof(std::uint32_t) * (mask_ + 1));
+  stats_.entries = 0;
+}
+
+void baseline_cache::flush_vm(std::uint32_t vm) {
+  for (std::uint32_t s = 0; s < nslots_; ++s)
+    if (meta_[s].used && meta_[s].key.vm == vm)
+      drop_key(meta_[s].key);
+}
+
+std::uint32_t baseline_cache::key_find(page_key key) const {
+  for (std::uint32_t i = key_hash(key) & mask_;; i = (i + 1) & mask_) {
+    const key_entry &e = keys_[i];
+    if (e.slot_plus1 == 0)
+      return npos;
+    if (e.gfn == key.gfn && e.vm == key.vm)
+      return i;
+  }
+}
+
+void baseline_cache::key_insert(page_key key, std::uint32_t slot) {
+  std::uint32_t i = key_hash(key) & mask_;
+  while (keys_[i].slot_plus1 != 0)
+    i = (i + 1) & mask_;
+  keys_[i] = key_entry{key.gfn, key.vm, slot + 1};
+}
+
+void baseline_cache::key_erase_at(std::uint32_t i) {
+  for (std::uint32_t j = (i + 1) & mask_; keys_[j].slot_plus1 != 0; j = (j + 1) & mask_) {
+    std::uint32_t k = key_hash({keys_[j].vm, keys_[j].gfn}) & mask_;
+    if (may_move(i, j, k)) {
+      keys_[i] = keys_[j];
+      i = j;
+    }
+  }
+  keys_[i] = key_entry{};
+}
+
+std::uint32_t baseline_cache::hash_find(const content_hash &h, std::uint32_t start) const {
+  for (std::uint32_t i = start;; i = (i + 1) & mask_) {
+    std::uint32_t v = hashes_[i];
+    if (v == 0)
+      return npos;
+    if (meta_[v - 1].hash == h)
+      return i;
+  }
+}
+
+void baseline_cache::hash_insert(const content_hash &h, std::uint32_t slot) {
+  std::uint32_t i = static_cast<std::uint32_t>(h.lo) & mask_;
+  while (hashes_[i] != 0)
+    i = (i + 1) & mask_;
+  hashes_[i] = slot + 1;
+}
+
+void baseline_cache::hash_erase(const content_hash &h, std::uint32_t slot) {
+  std::uint32_t i = static_cast<std::uint32_t>(h.lo) & mask_;
+  while (hashes_[i] != slot + 1) {
+    if (hashes_[i] == 0)
+      return;
+    i = (i + 1) & mask_;
+  }
+  for (std::uint32_t j = (i + 1) & mask_; hashes_[j] != 0; j = (j + 1) & mask_) {
+    std::uint32_t k = static_cast<std::uint32_t>(meta_[hashes_[j] - 1].hash.lo) & mask_;
+    if (may_move(i, j, k)) {
+      hashes_[i] = hashes_[j];
+      i = j;
+    }
+  }
+  hashes_[i] = 0;
+}
+
+std::optional<slot_ref> baseline_cache::find_key(page_key key) {
+  std::uint32_t i = nslots_ ? key_find(key) : npos;
+  if (i == npos) {
+    ++stats_.key_misses;
+    return std::nullopt;
+  }
+  ++stats_.key_hits;
+  std::uint32_t s = keys_[i].slot_plus1 - 1;
+  meta_[s].referenced = true;
+  return slot_ref{s, meta_[s].gen};
+}
+
+std::optional<slot_ref> baseline_cache::find_content(const content_hash &h, const std::byte *page) {
+  if (nslots_ != 0) {
+    std::uint32_t i = static_cast<std::uint32_t>(h.lo) & mask_;
+    while ((i = hash_find(h, i)) != npos) {
+      std::uint32_t s = hashes_[i] - 1;
+      if (std::memcmp(data(s), page, kPageSize) == 0) {
+        ++stats_.content_hits;
+        meta_[s].referenced = true;
+        return slot_ref{s, meta_[s].gen};
+      }
+      ++stats_.hash_collisions;
+      i = (i + 1) & mask_;
+    }
+  }
+  ++stats_.content_misses;
+  return std::nullopt;
+}
+
+std::uint32_t baseline_cache::take_slot() {
+  if (nfree_ > 0) {
+    ++stats_.entries;
+    return free_[--nfree_];
+  }
+  for (;;) {  // CLOCK: clear reference bits until an unreferenced slot comes round
+    std::uint32_t s = hand_;
+    hand_ = hand_ + 1 == nslots_ ? 0 : hand_ + 1;
+    if (meta_[s].referenced) {
+      meta_[s].referenced = false;
+      continue;
+    }
+    key_erase_at(key_find(meta_[s].key));
+    hash_erase(meta_[s].hash, s);
+    ++stats_.evictions;
+    return s;
+  }
+}
+
+std::optional<slot_ref> baseline_cache::fill(page_key key, const content_hash &h,
+                                             const std::byte *page) {
+  if (nslots_ == 0)
+    return std::nullopt;
+  std::uint32_t s;
+  std::uint32_t i = key_find(key);
+  if (i != npos) {
+    s = keys_[i].slot_plus1 - 1;
+    hash_erase(meta_[s].hash, s);
+  } else {
+    s = take_slot();
+    key_insert(key, s);
+  }
+  slot_meta &m = meta_[s];
+  std::memcpy(pages_ + std::size_t(s) * kPageSize, page, kPageSize);
+  m.key = key;
+  m.hash = h;
+  m.used = true;
+  m.referenced = true;
+  ++m.gen;
+  hash_insert(h, s);
+  return slot_ref{s, m.gen};
+}
+
+void baseline_cache::drop_key(page_key key) {
+  std::uint32_t i = nslots_ ? key_find(key) : npos;
+  if (i == npos)
+    return;
+  std::uint32_t s = keys_[i].slot_plus1 - 1;
+  key_erase_at(i);
+  free_slot(s);
+}
+
+void baseline_cache::free_slot(std::uint32_t s) {
+  hash_erase(meta_[s].hash, s);
+  meta_[s].used = false;
+  meta_[s].referenced = false;
+  free_[nfree_++] = s;
+  --stats_.entries;
+}
+
+// --- mirror -----------------------------------------------------------------
+
+baseline_mirror::~baseline_mirror() { free_pages(pages_, nslots_); }
+
+bool baseline_mirror::reset(std::uint32_t slot_count, std::uint32_t max_slots) {
+  if (slot_count > max_slots)
+    return false;
+  if (slot_count != nslots_) {
+    free_pages(pages_, nslots_);
+    pages_ = alloc_pages(slot_count);
+    if (slot_count != 0 && pages_ == nullptr) {
+      nslots_ = 0;
+      gens_.reset();
+      return false;
+    }
+    gens_ = std::make_unique<std::uint32_t[]>(slot_count);
+    nslots_ = slot_count;
+  }
+  // Generations restart with the stream, as the sender's do for a new stream.
+  for (std::uint32_t s = 0; s < nslots_; ++s)
+    gens_[s] = 0;
+  return true;
+}
+
+const std::byte *baseline_mirror::get(std::uint32_t slot, std::uint32_t gen) const {
+  if (slot >= nslots_ || gens_[slot] != gen || gen == 0)
+    return nullptr;
+  return pages_ + std::size_t(slot) * kPageSize;
+}
+
+bool baseline_mirror::fill(std::uint32_t slot, const std::byte *page) {
+  if (slot >= nslots_)
+    return false;
+  std::memcpy(pages_ + std::size_t(slot) * kPageSize, page, kPageSize);
+  ++gens_[slot];
+  return true;
+}
+
+}  // namespace hde

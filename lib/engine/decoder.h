@@ -1,0 +1,52 @@
+// decoder.h — rebuilds pages from the frames of one stream.
+//
+// Frames must be given in sequence order (the data plane reorders them);
+// each is checked (magic, version, lengths, CRC) before any record is
+// applied. Every record is bounds-checked; DELTA and REF check the
+// (slot, generation) they name and REF also the content hash. A record that
+// cannot be applied is reported as an error and counted, never guessed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "common/error.h"
+#include "common/page.h"
+#include "engine/stats.h"
+
+namespace hde {
+
+// Where rebuilt pages go.
+class page_sink {
+public:
+  virtual ~page_sink() = default;
+  virtual error put_page(page_key key, const std::byte *page) = 0;
+  virtual error put_zero(std::uint32_t vm, std::uint64_t gfn, std::uint32_t count) = 0;
+  virtual void on_mark(std::uint32_t /*vm*/, std::uint32_t /*round*/, std::uint64_t /*pages*/,
+                       bool /*last*/) {}
+};
+
+struct decoder_config {
+  std::uint32_t max_slots = (1u << 20);  // refuse an INIT asking for more (4 GiB)
+  bool check_sequence = true;            // require seq = previous + 1
+};
+
+class decoder {
+public:
+  decoder(const decoder_config &cfg, page_sink &sink);
+  ~decoder();
+  decoder(const decoder &) = delete;
+  decoder &operator=(const decoder &) = delete;
+
+  // Apply one frame. On error the frame's remaining records are skipped and
+  // the error is counted in stats().errors.
+  error on_frame(bytes_view frame);
+
+  const decoder_stats &stats() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> p_;
+};
+
+}  // namespace hde

@@ -1,0 +1,384 @@
+// encoder.cpp — the ladder, record assembly, batching and framing.
+#include "engine/encoder.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "delta/xbzrle.h"
+#include "page/hash.h"
+#include "page/zero.h"
+#include "wire/format.h"
+
+namespace hde {
+
+using namespace wire;
+
+namespace {
+// Record scratch: header + largest fixed body + a codec's worst case.
+constexpr std::size_t kFixedMax = kRecordHeaderSize + 32;
+// A frame with less room than this is closed rather than fragmenting into it.
+constexpr std::size_t kMinFragRoom = kRecordHeaderSize + sizeof(frag_body) + 64;
+
+template <typename T> std::byte *put(std::byte *p, const T &v) {
+  std::memcpy(p, &v, sizeof v);
+  return p + sizeof v;
+}
+}  // namespace
+
+struct encoder::impl {
+  encoder_config cfg;
+  frame_output &out;
+  codec_set codecs;
+  baseline_cache cache;
+  encoder_stats st;
+
+  // Open frame.
+  bytes_buf frame{};
+  std::size_t flen = 0;
+  std::uint16_t nrec = 0;
+  std::uint64_t seq = 0;
+
+  // Record scratch and a page-sized temporary.
+  std::unique_ptr<std::byte[]> rec;
+  std::size_t rec_cap;
+  alignas(64) std::byte tmp[kPageSize];
+
+  // Batch of raw records, its compressed form, and per-rung raw bytes in it.
+  std::unique_ptr<std::byte[]> batch_raw, batch_out;
+  std::size_t batch_len = 0, batch_cap = 0, batch_out_cap = 0;
+  std::array<std::uint64_t, kRungCount> batch_rung_raw{};
+  bool stream_fresh = true;  // next stream batch must carry kBatchFlagReset
+
+  // Open run of zero pages.
+  bool zr_open = false;
+  std::uint32_t zr_vm = 0, zr_count = 0;
+  std::uint64_t zr_gfn = 0;
+
+  impl(const encoder_config &c, frame_output &o) : cfg(c), out(o), cache(c.cache_bytes) {
+    cfg.max_frame = std::clamp(cfg.max_frame, kMinFrameSize, kMaxFrameSize);
+    cfg.batch_bytes = std::clamp<std::size_t>(cfg.batch_bytes, 16 * 1024, 1u << 20);
+    cfg.xbzrle_budget = std::clamp<std::size_t>(cfg.xbzrle_budget, 64, kPageSize - 64);
+    rec_cap = kFixedMax + codec_bound(kPageSize);
+    rec = std::make_unique<std::byte[]>(rec_cap);
+    batch_cap = cfg.batch_bytes + rec_cap;
+    batch_raw = std::make_unique<std::byte[]>(batch_cap);
+    batch_out_cap = kRecordHeaderSize + sizeof(batch_body) + codec_bound(batch_cap);
+    batch_out = std::make_unique<std::byte[]>(batch_out_cap);
+    emit_init();
+  }
+
+  // --- frames -----------------------------------------------------------------
+
+  std::size_t room() const { return frame.empty() ? cfg.max_frame - kFrameHeaderSize : cfg.max_frame - flen; }
+
+  void open_frame() {
+    frame = out.acquire();
+    flen = kFrameHeaderSize;
+    nrec = 0;
+  }
+
+  void close_frame() {
+    if (frame.empty())
+      return;
+    frame_header h{};
+    h.magic = kMagic;
+    h.version = kVersion;
+    h.type = static_cast<std::uint8_t>(frame_type::data);
+    h.stream = cfg.stream;
+    h.epoch = cfg.epoch;
+    h.record_count = nrec;
+    h.payload_len = static_cast<std::uint16_t>(flen - kFrameHeaderSize);
+    h.seq = seq++;
+    std::memcpy(frame.data(), &h, sizeof h);
+    seal_frame(frame.first(flen));
+    out.commit(frame, flen);
+    ++st.frames;
+    st.frame_bytes += flen;
+    frame = {};
+  }
+
+  // Append n contiguous bytes (one whole record) to the open frame.
+  void frame_append(const std::byte *p, std::size_t n) {
+    if (frame.empty())
+      open_frame();
+    std::memcpy(frame.data() + flen, p, n);
+    flen += n;
+    ++nrec;
+    if (nrec == 0xFFFF)
+      close_frame();
+  }
+
+  // Send one serialized record, fragmenting it when it does not fit.
+  void send_record(const std::byte *p, std::size_t n) {
+    if (n <= room()) {
+      frame_append(p, n);
+      return;
+    }
+    if (n <= cfg.max_frame - kFrameHeaderSize && room() < kMinFragRoom) {
+      close_frame();
+      frame_append(p, n);
+      return;
+    }
+    std::size_t off = 0;
+    while (off < n) {
+      if (room() < kMinFragRoom)
+        close_frame();
+      std::size_t chunk = std::min(n - off, room() - kRecordHeaderSize - sizeof(frag_body));
+      if (frame.empty())
+        open_frame();
+      std::byte *w = frame.data() + flen;
+      w = put(w, record_header{static_cast<std::uint8_t>(record_type::frag), 0, 0,
+                               static_cast<std::uint32_t>(sizeof(frag_body) + chunk)});
+      w = put(w, frag_body{static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(off)});
+      std::memcpy(w, p + off, chunk);
+      flen += kRecordHeaderSize + sizeof(frag_body) + chunk;
+      ++nrec;
+      ++st.frags;
+      off += chunk;
+      if (off < n)
+        close_frame();
+    }
+  }
+
+  // --- records ----------------------------------------------------------------
+
+  // A record assembled in rec[0, n): into the batch or straight to frames.
+  void emit(std::size_t n, rung r) {
+    if (cfg.batch) {
+      std::memcpy(batch_raw.get() + batch_len, rec.get(), n);
+      batch_len += n;
+      batch_rung_raw[static_cast<std::size_t>(r)] += n;
+      if (batch_len >= cfg.batch_bytes)
+        close_batch();
+    } else {
+      st.rung_bytes[static_cast<std::size_t>(r)] += n;
+      send_record(rec.get(), n);
+    }
+  }
+
+  std::byte *begin_record(record_type t, std::size_t body_len, std::uint8_t flags = 0) {
+    return put(rec.get(), record_header{static_cast<std::uint8_t>(t), flags, 0,
+                                        static_cast<std::uint32_t>(body_len)});
+  }
+
+  void emit_init() {
+    std::byte *w = begin_record(record_type::init, sizeof(init_body));
+    put(w, init_body{cache.slot_count(), static_cast<std::uint32_t>(kPageSize),
+                     static_cast<std::uint32_t>(kMaxRecordSize), 0});
+    send_record(rec.get(), kRecordHeaderSize + sizeof(init_body));
+    close_frame();  // INIT travels alone, as the stream's opening frame
+  }
+
+  void close_batch() {
+    if (batch_len == 0)
+      return;
+    std::byte *o = batch_out.get();
+    const std::size_t hdr = kRecordHeaderSize + sizeof(batch_body);
+    bytes_view src{batch_raw.get(), batch_len};
+    bytes_buf dst{o + hdr, batch_out_cap - hdr};
+    std::uint8_t flags = 0;
+    codec_spec c = cfg.batch_codec;
+    result<std::size_t> r;
+    if (c.id == codec_id::zstd) {
+      flags = kBatchFlagStream | (stream_fresh ? kBatchFlagReset : 0);
+      if (stream_fresh)
+        codecs.reset_stream();
+      r = codecs.compress_stream(c.level, src, dst);
+      stream_fresh = !r.ok();
+    } else {
+      r = codecs.compress(c, src, dst);
+    }
+    if (!r.ok() || r.value >= batch_len) {  // does not pay: send the records raw
+      // The receiver's stream never sees this batch, so ours restarts too.
+      stream_fresh = stream_fresh || (flags & kBatchFlagStream) != 0;
+      c = {codec_id::raw, 0};
+      flags &= ~(kBatchFlagStream | kBatchFlagReset);
+      std::memcpy(o + hdr, batch_raw.get(), batch_len);
+      r = {batch_len};
+    }
+    std::size_t n = hdr + r.value;
+    std::byte *w = put(o, record_header{static_cast<std::uint8_t>(record_type::batch), 0, 0,
+                                        static_cast<std::uint32_t>(n - kRecordHeaderSize)});
+    put(w, batch_body{static_cast<std::uint8_t>(c.id), flags, 0,
+                      static_cast<std::uint32_t>(batch_len)});
+    auto ci = static_cast<std::size_t>(c.id);
+    st.codec_bytes_in[ci] += batch_len;
+    st.codec_bytes_out[ci] += r.value;
+    for (std::size_t i = 0; i < kRungCount; ++i) {
+      st.rung_bytes[i] += (batch_rung_raw[i] * n + batch_len / 2) / batch_len;
+      batch_rung_raw[i] = 0;
+    }
+    ++st.batches;
+    st.batch_raw_bytes += batch_len;
+    st.batch_wire_bytes += n;
+    batch_len = 0;
+    send_record(o, n);
+  }
+
+  void close_zero_run() {
+    if (!zr_open)
+      return;
+    zr_open = false;
+    std::byte *w = begin_record(record_type::zero, sizeof(zero_body));
+    put(w, zero_body{zr_vm, zr_count, zr_gfn});
+    emit(kRecordHeaderSize + sizeof(zero_body), rung::zero);
+  }
+
+  // --- the ladder -------------------------------------------------------------
+
+  void encode_one(const page_in &pg) {
+    ++st.pages_in;
+    const page_key key = pg.key;
+    const std::byte *data = pg.data;
+
+    // 1 ZERO
+    if (is_zero_page(data)) {
+      cache.drop_key(key);
+      ++st.rung_pages[static_cast<std::size_t>(rung::zero)];
+      if (zr_open && zr_vm == key.vm && zr_gfn + zr_count == key.gfn && zr_count < 0xFFFFFFFFu) {
+        ++zr_count;
+        return;
+      }
+      close_zero_run();
+      zr_open = true;
+      zr_vm = key.vm;
+      zr_gfn = key.gfn;
+      zr_count = 1;
+      return;
+    }
+    close_zero_run();
+    const content_hash h = hash_page(data);
+
+    // 2 REF
+    if (auto src = cache.find_content(h, data)) {
+      auto fill = cache.fill(key, h, data);
+      std::byte *w = begin_record(record_type::ref, sizeof(ref_body));
+      put(w, ref_body{key.vm, src->slot, key.gfn, src->gen, fill ? fill->slot : kNoSlot, h.lo});
+      ++st.rung_pages[static_cast<std::size_t>(rung::ref)];
+      emit(kRecordHeaderSize + sizeof(ref_body), rung::ref);
+      return;
+    }
+
+    // 3 DELTA (encoded before fill() overwrites the baseline in place)
+    if (auto base = cache.find_key(key)) {
+      if (try_delta(key, h, data, *base))
+        return;
+      ++st.delta_rejected;
+    }
+
+    // 4 PAGE
+    encode_page(key, h, data);
+  }
+
+  bool try_delta(page_key key, const content_hash &h, const std::byte *data, slot_ref base) {
+    const std::byte *old = cache.data(base.slot);
+    // XBZRLE carries every changed byte: count them first (one vector pass)
+    // and skip a delta that cannot fit its budget.
+    const bool dense = count_diff_bytes(old, data) > cfg.xbzrle_budget;
+    if (dense && !(cfg.try_xor && !cfg.batch))
+      return false;
+    constexpr std::size_t off = kRecordHeaderSize + sizeof(delta_body);
+    std::byte *d = rec.get() + off;
+    auto xb = dense ? result<std::size_t>::fail(error::no_space)
+                    : xbzrle_encode(old, data, {d, cfg.xbzrle_budget});
+    delta_kind kind = delta_kind::xbzrle;
+    codec_id dc = codec_id::raw;
+    std::size_t len = xb.ok() ? xb.value : 0;
+
+    if (!cfg.batch && cfg.try_xor && (!xb.ok() || xb.value > 256)) {
+      // Dense change: XOR then codec may beat XBZRLE. It is written after
+      // the XBZRLE bytes so the better of the two can stay in place.
+      xor_page(old, data, tmp);
+      std::size_t xoff = xb.ok() ? xb.value : 0;
+      auto xc = codecs.compress(cfg.page_codec, {tmp, kPageSize},
+                                {d + xoff, rec_cap - off - xoff});
+      if (xc.ok() && (!xb.ok() || xc.value < xb.value)) {
+        std::memmove(d, d + xoff, xc.value);
+        len = xc.value;
+        kind = delta_kind::xor_codec;
+        dc = cfg.page_codec.id;
+        account_codec(dc, kPageSize, xc.value);
+      } else if (!xb.ok()) {
+        return false;
+      }
+    } else if (!xb.ok()) {
+      return false;
+    }
+
+    auto fill = cache.fill(key, h, data);
+    std::byte *w = begin_record(record_type::delta, sizeof(delta_body) + len);
+    put(w, delta_body{key.vm, base.slot, key.gfn, base.gen, fill ? fill->slot : kNoSlot,
+                      static_cast<std::uint8_t>(kind), static_cast<std::uint8_t>(dc), 0, 0});
+    ++st.rung_pages[static_cast<std::size_t>(rung::delta)];
+    ++(kind == delta_kind::xbzrle ? st.delta_xbzrle : st.delta_xor);
+    emit(off + len, rung::delta);
+    return true;
+  }
+
+  void encode_page(page_key key, const content_hash &h, const std::byte *data) {
+    constexpr std::size_t off = kRecordHeaderSize + sizeof(page_body);
+    std::byte *d = rec.get() + off;
+    codec_spec c = cfg.batch ? codec_spec{codec_id::raw, 0} : cfg.page_codec;
+    std::size_t len = kPageSize;
+    if (c.id != codec_id::raw) {
+      // Accept the compressed form only when it saves at least 1/16.
+      auto r = codecs.compress(c, {data, kPageSize}, {d, kPageSize - kPageSize / 16});
+      if (r.ok()) {
+        len = r.value;
+        account_codec(c.id, kPageSize, len);
+      } else {
+        c = {codec_id::raw, 0};
+      }
+    }
+    if (c.id == codec_id::raw) {
+      std::memcpy(d, data, kPageSize);
+      if (!cfg.batch)
+        account_codec(codec_id::raw, kPageSize, kPageSize);
+    }
+    auto fill = cache.fill(key, h, data);
+    std::byte *w = begin_record(record_type::page, sizeof(page_body) + len);
+    page_body b{key.vm, fill ? fill->slot : kNoSlot, key.gfn, static_cast<std::uint8_t>(c.id), {}};
+    put(w, b);
+    ++st.rung_pages[static_cast<std::size_t>(rung::page)];
+    emit(off + len, rung::page);
+  }
+
+  void account_codec(codec_id id, std::size_t in, std::size_t outn) {
+    auto i = static_cast<std::size_t>(id);
+    ++st.codec_pages[i];
+    st.codec_bytes_in[i] += in;
+    st.codec_bytes_out[i] += outn;
+  }
+};
+
+encoder::encoder(const encoder_config &cfg, frame_output &out)
+    : p_(std::make_unique<impl>(cfg, out)) {}
+encoder::~encoder() = default;
+
+void encoder::encode(const page_in *pages, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    p_->encode_one(pages[i]);
+}
+
+void encoder::mark_round(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last) {
+  p_->close_zero_run();
+  p_->close_batch();
+  std::byte *w = p_->begin_record(record_type::mark, sizeof(mark_body));
+  put(w, mark_body{vm, round, pages, last ? kMarkFlagLast : 0u, 0});
+  p_->send_record(p_->rec.get(), kRecordHeaderSize + sizeof(mark_body));
+  ++p_->st.marks;
+  p_->close_frame();
+}
+
+void encoder::flush() {
+  p_->close_zero_run();
+  p_->close_batch();
+  p_->close_frame();
+}
+
+const encoder_stats &encoder::stats() const { return p_->st; }
+baseline_cache &encoder::baselines() { return p_->cache; }
+const encoder_config &encoder::config() const { return p_->cfg; }
+void encoder::set_codec(codec_spec c) { p_->cfg.page_codec = c; }
+
+}  // namespace hde

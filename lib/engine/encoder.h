@@ -1,0 +1,84 @@
+// encoder.h — the page-encoding ladder of one stream.
+//
+// For each page, the first rung that applies:
+//   1 ZERO   all-zero page (runs of consecutive gfns share one record)
+//   2 REF    content already in a baseline slot (hash hit, bytes compared)
+//   3 DELTA  against the page's own baseline: XBZRLE, or XOR then codec,
+//            whichever is smaller, and only when smaller than a PAGE
+//   4 PAGE   compressed with the page codec, or raw when that does not pay
+// Records go into frames of at most max_frame bytes handed out by a
+// frame_output; a record too big for the room left is split into FRAG pieces.
+//
+// With batching on (internet mode), records are first gathered raw into a
+// batch of up to batch_bytes, which is then compressed as one unit; with
+// zstd the compressor's window also runs on across batches of the stream.
+//
+// One encoder per stream, owned by one thread. encode() does not allocate.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "baseline/cache.h"
+#include "codec/codec.h"
+#include "common/page.h"
+#include "engine/stats.h"
+
+namespace hde {
+
+enum class mode : std::uint8_t { datacenter, internet, hybrid };
+const char *mode_name(mode m);
+bool parse_mode(std::string_view s, mode &out);
+
+// Where frames go. acquire() returns a writable buffer of at least
+// max_frame bytes; commit() hands back the first len bytes as a sealed frame.
+class frame_output {
+public:
+  virtual ~frame_output() = default;
+  virtual bytes_buf acquire() = 0;
+  virtual void commit(bytes_buf frame, std::size_t len) = 0;
+};
+
+struct encoder_config {
+  mode m = mode::datacenter;
+  codec_spec page_codec{codec_id::lz4, 1};  // PAGE and XOR deltas (no batching)
+  bool batch = false;                       // gather records, compress together
+  codec_spec batch_codec{codec_id::zstd, 3};
+  std::size_t batch_bytes = 256 * 1024;     // raw bytes per batch
+  std::size_t max_frame = 1472;             // UDP payload (MTU 1500)
+  std::size_t cache_bytes = 256u << 20;     // baseline cache budget
+  std::size_t xbzrle_budget = 2048;         // give up an XBZRLE delta past this
+  bool try_xor = true;                      // also try XOR+codec for dense deltas
+  std::uint16_t stream = 0;
+  std::uint32_t epoch = 1;
+
+  // Defaults of a mode (codec, batching) applied on top of this config.
+  static encoder_config for_mode(mode m);
+};
+
+class encoder {
+public:
+  encoder(const encoder_config &cfg, frame_output &out);
+  ~encoder();
+  encoder(const encoder &) = delete;
+  encoder &operator=(const encoder &) = delete;
+
+  // Encode a burst of pages.
+  void encode(const page_in *pages, std::size_t n);
+  void encode(const page_in &p) { encode(&p, 1); }
+  // End of a round for vm; pages = how many of its pages the round carried.
+  void mark_round(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last);
+  // Close the open batch and frame so that everything encoded so far is sent.
+  void flush();
+
+  const encoder_stats &stats() const;
+  baseline_cache &baselines();
+  const encoder_config &config() const;
+  void set_codec(codec_spec page_codec);  // takes effect at the next page
+
+private:
+  struct impl;
+  std::unique_ptr<impl> p_;
+};
+
+}  // namespace hde

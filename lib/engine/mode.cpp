@@ -1,0 +1,60 @@
+// mode.cpp — the operating modes and their encoder defaults.
+#include <string_view>
+
+#include "engine/encoder.h"
+
+namespace hde {
+
+const char *mode_name(mode m) {
+  switch (m) {
+  case mode::datacenter: return "datacenter";
+  case mode::internet: return "internet";
+  case mode::hybrid: return "hybrid";
+  }
+  return "?";
+}
+
+bool parse_mode(std::string_view s, mode &out) {
+  for (mode m : {mode::datacenter, mode::internet, mode::hybrid})
+    if (s == mode_name(m)) {
+      out = m;
+      return true;
+    }
+  return false;
+}
+
+encoder_config encoder_config::for_mode(mode m) {
+  encoder_config c;
+  c.m = m;
+  switch (m) {
+  case mode::datacenter:
+    // Fast links: the cheapest CPU path. Per-page LZ4, XBZRLE deltas.
+    c.page_codec = {codec_id::lz4, 1};
+    c.batch = false;
+    c.xbzrle_budget = 2048;
+    c.try_xor = false;
+    break;
+  case mode::internet:
+    // Slow links: spend CPU for ratio. Records gathered into batches and
+    // compressed by one zstd stream whose window spans batches.
+    c.page_codec = {codec_id::zstd, 3};
+    c.batch = true;
+    c.batch_codec = {codec_id::zstd, 5};
+    c.batch_bytes = 256 * 1024;
+    c.xbzrle_budget = 3072;
+    c.try_xor = false;
+    break;
+  case mode::hybrid:
+    // Starting point of the selector; it retunes codec and batching live.
+    c.page_codec = {codec_id::lz4, 1};
+    c.batch = true;
+    c.batch_codec = {codec_id::zstd, 1};
+    c.batch_bytes = 128 * 1024;
+    c.xbzrle_budget = 2048;
+    c.try_xor = false;
+    break;
+  }
+  return c;
+}
+
+}  // namespace hde

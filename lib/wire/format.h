@@ -1,0 +1,184 @@
+// format.h — the HDE wire format, version 1 (docs/wire-format.md is the
+// prose form of this file). All multi-byte fields are little-endian.
+//
+//   frame   = frame_header (32 B) + records
+//   record  = record_header (8 B) + body (body_len bytes)
+//
+// A frame is one UDP payload. Frames of one stream are applied in sequence
+// order; a record larger than the room left in a frame travels as FRAG
+// records in consecutive frames of the same stream.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "common/error.h"
+#include "common/page.h"
+
+namespace hde::wire {
+
+inline constexpr std::uint16_t kMagic = 0x4448;  // bytes 'H','D' on the wire
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::size_t kFrameHeaderSize = 32;
+inline constexpr std::size_t kRecordHeaderSize = 8;
+// Ethernet (14) + IPv4 (20) + UDP (8) in front of every frame on the link.
+inline constexpr std::size_t kL2L4Overhead = 42;
+inline constexpr std::uint32_t kNoSlot = 0xFFFFFFFFu;
+// Upper bound of a reassembled record (a BATCH of up to 1 MiB raw).
+inline constexpr std::size_t kMaxRecordSize = (1u << 21);
+inline constexpr std::size_t kMinFrameSize = 128;
+inline constexpr std::size_t kMaxFrameSize = 65507;  // largest UDP payload over IPv4
+
+// UDP payload size for a link MTU (IPv4 + UDP headers subtracted).
+constexpr std::size_t frame_size_for_mtu(std::size_t mtu) { return mtu - 28; }
+
+enum class frame_type : std::uint8_t {
+  data = 1,  // records of one stream
+  ack = 2,   // reserved for the data plane: selective acknowledgement
+  ctrl = 3,  // reserved for the data plane: hello, epoch, re-request
+};
+
+// Frame header flags.
+inline constexpr std::uint16_t kFrameFlagRetransmit = 1u << 0;  // a resent copy
+
+struct frame_header {
+  std::uint16_t magic;         // kMagic
+  std::uint8_t version;        // kVersion
+  std::uint8_t type;           // frame_type
+  std::uint16_t flags;         // kFrameFlag*
+  std::uint16_t stream;        // sender's stream (one per worker lcore)
+  std::uint32_t epoch;         // sender's epoch: changes when it restarts
+  std::uint16_t record_count;  // records in this frame
+  std::uint16_t payload_len;   // bytes after this header
+  std::uint64_t seq;           // per-stream sequence number, from 0
+  std::uint32_t ack;           // reserved (0): piggy-backed ack / FEC group
+  std::uint32_t crc;           // CRC32C of header (crc = 0) + payload
+};
+static_assert(sizeof(frame_header) == kFrameHeaderSize);
+
+enum class record_type : std::uint8_t {
+  init = 1,   // stream start: slot count the receiver must mirror
+  zero = 2,   // run of all-zero pages
+  ref = 3,    // page equal to the content of a baseline slot
+  delta = 4,  // page as a delta against a baseline slot
+  page = 5,   // page, compressed with a codec (or raw)
+  batch = 6,  // several records compressed together
+  frag = 7,   // a piece of a record too large for one frame
+  mark = 8,   // end of a round for a VM
+  count_
+};
+
+struct record_header {
+  std::uint8_t type;  // record_type
+  std::uint8_t flags;
+  std::uint16_t reserved;
+  std::uint32_t body_len;
+};
+static_assert(sizeof(record_header) == kRecordHeaderSize);
+
+// --- record bodies (fixed part; variable data follows) ---------------------
+
+struct init_body {
+  std::uint32_t slot_count;  // baseline slots the receiver mirrors for this stream
+  std::uint32_t page_size;   // kPageSize
+  std::uint32_t max_record;  // largest reassembled record the sender emits
+  std::uint32_t reserved;
+};
+static_assert(sizeof(init_body) == 16);
+
+struct zero_body {
+  std::uint32_t vm;
+  std::uint32_t count;  // pages gfn .. gfn+count-1 are all zero
+  std::uint64_t gfn;
+};
+static_assert(sizeof(zero_body) == 16);
+
+// Every page record may fill a baseline slot with the rebuilt page
+// (fill_slot != kNoSlot): the receiver copies it there and bumps the slot's
+// generation, exactly as the sender did.
+struct ref_body {
+  std::uint32_t vm;
+  std::uint32_t src_slot;  // slot holding the content
+  std::uint64_t gfn;
+  std::uint32_t src_gen;   // generation of src_slot the sender means
+  std::uint32_t fill_slot;
+  std::uint64_t hash_lo;   // low 64 bits of the XXH3-128 of the content
+};
+static_assert(sizeof(ref_body) == 32);
+
+enum class delta_kind : std::uint8_t {
+  xbzrle = 1,     // data = XBZRLE runs against the base page
+  xor_codec = 2,  // data = codec(base ^ page)
+};
+
+struct delta_body {
+  std::uint32_t vm;
+  std::uint32_t base_slot;
+  std::uint64_t gfn;
+  std::uint32_t base_gen;
+  std::uint32_t fill_slot;
+  std::uint8_t kind;   // delta_kind
+  std::uint8_t codec;  // codec_id for xor_codec, else 0
+  std::uint16_t reserved;
+  std::uint32_t reserved2;
+};
+static_assert(sizeof(delta_body) == 32);
+
+struct page_body {
+  std::uint32_t vm;
+  std::uint32_t fill_slot;
+  std::uint64_t gfn;
+  std::uint8_t codec;  // codec_id; raw means data is the page itself
+  std::uint8_t reserved[7];
+};
+static_assert(sizeof(page_body) == 24);
+
+inline constexpr std::uint8_t kBatchFlagStream = 1u << 0;  // zstd stream: window runs on across batches
+inline constexpr std::uint8_t kBatchFlagReset = 1u << 1;   // zstd stream starts afresh at this batch
+
+struct batch_body {
+  std::uint8_t codec;  // codec_id
+  std::uint8_t flags;  // kBatchFlag*
+  std::uint16_t reserved;
+  std::uint32_t raw_len;  // size of the decompressed inner records
+};
+static_assert(sizeof(batch_body) == 8);
+
+struct frag_body {
+  std::uint32_t total;   // size of the whole record being carried
+  std::uint32_t offset;  // where this piece starts in it
+};
+static_assert(sizeof(frag_body) == 8);
+
+inline constexpr std::uint32_t kMarkFlagLast = 1u << 0;  // last round: migration complete
+
+struct mark_body {
+  std::uint32_t vm;
+  std::uint32_t round;
+  std::uint64_t pages;  // pages of this VM carried in the round
+  std::uint32_t flags;  // kMarkFlag*
+  std::uint32_t reserved;
+};
+static_assert(sizeof(mark_body) == 24);
+
+// --- helpers ----------------------------------------------------------------
+// x86-64 and arm64 are little-endian; a big-endian port would swap here.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "wire structs assume little-endian");
+
+template <typename T> inline T load(const std::byte *p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename T> inline void store(std::byte *p, const T &v) { std::memcpy(p, &v, sizeof v); }
+
+std::uint32_t crc32c(const void *data, std::size_t len, std::uint32_t seed = 0);
+
+// Check magic, version, type, lengths and CRC of a received frame. On success
+// fills hdr; the records are frame[kFrameHeaderSize, +payload_len).
+error parse_frame_header(bytes_view frame, frame_header &hdr);
+
+// Compute and store the CRC of a complete frame (header + payload).
+void seal_frame(bytes_buf frame);
+
+}  // namespace hde::wire

@@ -1,0 +1,241 @@
+// replay.cpp — the migration replay behind hde-estimate: walk the rounds,
+// encode the offered pages, decode the frames into a second image, verify.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "engine/decoder.h"
+#include "estimate.h"
+#include "page/hash.h"
+#include "trace/trace.h"
+#include "wire/format.h"
+
+namespace hde::estimate {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// Frames of one round, kept in large chunks so that no frame moves.
+class frame_store final : public frame_output {
+public:
+  explicit frame_store(std::size_t max_frame) : max_frame_(max_frame) {}
+  bytes_buf acquire() override {
+    if (chunks_.empty() || used_ + max_frame_ > kChunk) {
+      if (next_chunk_ == chunks_.size())
+        chunks_.push_back(std::make_unique<std::byte[]>(kChunk));
+      cur_ = chunks_[next_chunk_++].get();
+      used_ = 0;
+    }
+    return {cur_ + used_, max_frame_};
+  }
+  void commit(bytes_buf frame, std::size_t len) override {
+    frames_.push_back({frame.data(), len});
+    used_ += len;
+  }
+  const std::vector<bytes_view> &frames() const { return frames_; }
+  void clear() {  // keep the chunks for the next round
+    frames_.clear();
+    next_chunk_ = 0;
+    used_ = 0;
+    cur_ = nullptr;
+    if (!chunks_.empty()) {
+      cur_ = chunks_[next_chunk_++].get();
+    }
+  }
+
+private:
+  static constexpr std::size_t kChunk = 64u << 20;
+  std::size_t max_frame_;
+  std::vector<std::unique_ptr<std::byte[]>> chunks_;
+  std::size_t next_chunk_ = 0, used_ = 0;
+  std::byte *cur_ = nullptr;
+  std::vector<bytes_view> frames_;
+};
+
+// The destination's memory: one image, written by the decoder.
+class image_sink final : public page_sink {
+public:
+  explicit image_sink(std::uint64_t bytes)
+      : bytes_(bytes), img_(std::make_unique<std::byte[]>(bytes)) {
+    std::memset(img_.get(), 0x5a, bytes);  // any page never written shows up
+  }
+  error put_page(page_key key, const std::byte *page) override {
+    if (key.vm != 0 || key.gfn >= bytes_ / kPageSize)
+      return error::bad_input;
+    std::memcpy(img_.get() + key.gfn * kPageSize, page, kPageSize);
+    return error::ok;
+  }
+  error put_zero(std::uint32_t vm, std::uint64_t gfn, std::uint32_t count) override {
+    if (vm != 0 || gfn >= bytes_ / kPageSize || count > bytes_ / kPageSize - gfn)
+      return error::bad_input;
+    std::memset(img_.get() + gfn * kPageSize, 0, std::size_t(count) * kPageSize);
+    return error::ok;
+  }
+  const std::byte *data() const { return img_.get(); }
+
+private:
+  std::uint64_t bytes_;
+  std::unique_ptr<std::byte[]> img_;
+};
+
+}  // namespace
+
+bool walk_rounds(const options &opt, round_fn fn, std::uint64_t &ram_bytes, std::string &err) {
+  auto tr = trace_reader::open(opt.inputs, err);
+  if (!tr)
+    return false;
+  ram_bytes = tr->ram_bytes();
+  const std::uint64_t npages = tr->page_count();
+  const std::byte *prev = nullptr;
+  std::vector<std::uint64_t> gfns;
+  gfns.reserve(npages);
+  for (std::size_t i = 0; i < tr->snapshot_count(); ++i) {
+    if (opt.progress)
+      std::fprintf(stderr, "\r[hde-estimate] loading snapshot %zu/%zu ...", i + 1,
+                   tr->snapshot_count());
+    const std::byte *cur = tr->load(i, err);
+    if (cur == nullptr)
+      return false;
+    gfns.clear();
+    for (std::uint64_t g = 0; g < npages; ++g)
+      if (prev == nullptr || std::memcmp(prev + g * kPageSize, cur + g * kPageSize, kPageSize) != 0)
+        gfns.push_back(g);
+    if (opt.progress)
+      std::fprintf(stderr, "\r[hde-estimate] round %zu/%zu: %zu pages          \n", i + 1,
+                   tr->snapshot_count(), gfns.size());
+    if (!fn(static_cast<std::uint32_t>(i), cur, gfns, tr->info(i).raw_sha256))
+      return false;
+    prev = cur;
+  }
+  return true;
+}
+
+bool replay(const options &opt, run_result &out, std::string &err) {
+  encoder_config cfg = encoder_config::for_mode(opt.m);
+  if (!opt.codec.empty()) {
+    auto c = parse_codec(opt.codec);
+    if (!c) {
+      err = "bad --codec '" + opt.codec + "' (raw, lz4[:accel], zstd[:1-19], igzip[:0-3])";
+      return false;
+    }
+    if (cfg.batch)
+      cfg.batch_codec = *c;
+    else
+      cfg.page_codec = *c;
+  }
+  cfg.cache_bytes = opt.cache_mb << 20;
+  cfg.max_frame = wire::frame_size_for_mtu(opt.mtu);
+  out.cfg = cfg;
+  out.opt = opt;
+
+  frame_store frames(cfg.max_frame);
+  std::unique_ptr<encoder> enc;
+  std::unique_ptr<image_sink> sink;
+  std::unique_ptr<decoder> dec;
+  std::vector<page_in> burst;
+  encoder_stats before{};
+  std::uint64_t ram = 0;
+  std::string expected;  // sha256 of the last source image
+
+  auto on_round = [&](std::uint32_t r, const std::byte *img, const std::vector<std::uint64_t> &gfns,
+                      const std::string &sha) {
+    if (!enc) {  // set-up (cache and mirror allocation) is not part of encode time
+      enc = std::make_unique<encoder>(cfg, frames);
+      sink = std::make_unique<image_sink>(ram);
+      dec = std::make_unique<decoder>(decoder_config{}, *sink);
+      // The opening INIT frame sizes the receiver's mirror: set-up, not timed.
+      for (bytes_view f : frames.frames())
+        if (error e = dec->on_frame(f); e != error::ok) {
+          err = "stream start: decode failed: " + std::string(to_string(e));
+          return false;
+        }
+      frames.clear();
+    }
+    round_result rr;
+    rr.index = r;
+    rr.pages = gfns.size();
+    rr.raw_bytes = gfns.size() * kPageSize;
+    burst.resize(gfns.size());
+    for (std::size_t i = 0; i < gfns.size(); ++i)
+      burst[i] = page_in{{0, gfns[i]}, img + gfns[i] * kPageSize};
+
+    auto t0 = clock_type::now();
+    constexpr std::size_t kBurst = 32;
+    for (std::size_t i = 0; i < burst.size(); i += kBurst)
+      enc->encode(burst.data() + i, std::min(kBurst, burst.size() - i));
+    enc->mark_round(0, r, gfns.size(), false);
+    rr.encode_s = seconds_since(t0);
+
+    t0 = clock_type::now();
+    for (bytes_view f : frames.frames()) {
+      if (error e = dec->on_frame(f); e != error::ok) {
+        err = "round " + std::to_string(r) + ": decode failed: " + std::string(to_string(e));
+        return false;
+      }
+    }
+    rr.decode_s = seconds_since(t0);
+
+    const encoder_stats &s = enc->stats();
+    rr.frames = s.frames - before.frames;
+    rr.wire_bytes = (s.frame_bytes - before.frame_bytes) + rr.frames * wire::kL2L4Overhead;
+    for (std::size_t k = 0; k < kRungCount; ++k) {
+      rr.rung_pages[k] = s.rung_pages[k] - before.rung_pages[k];
+      rr.rung_bytes[k] = s.rung_bytes[k] - before.rung_bytes[k];
+    }
+    before = s;
+    frames.clear();
+
+    // Whole-image check after every round.
+    rr.verified = hash_bytes({sink->data(), ram}) == hash_bytes({img, ram});
+    out.rounds.push_back(rr);
+    expected = sha.empty() ? sha256_hex(img, ram) : sha;
+    if (!rr.verified) {
+      err = "round " + std::to_string(r) + ": rebuilt image differs from the source";
+      return false;
+    }
+    return true;
+  };
+
+  bool ok = walk_rounds(opt, on_round, ram, err);
+  if (!enc) {
+    if (err.empty())
+      err = "trace has no snapshots";
+    return false;
+  }
+  // Totals.
+  round_result &t = out.total;
+  for (const auto &rr : out.rounds) {
+    t.pages += rr.pages;
+    t.raw_bytes += rr.raw_bytes;
+    t.wire_bytes += rr.wire_bytes;
+    t.frames += rr.frames;
+    t.encode_s += rr.encode_s;
+    t.decode_s += rr.decode_s;
+    for (std::size_t k = 0; k < kRungCount; ++k) {
+      t.rung_pages[k] += rr.rung_pages[k];
+      t.rung_bytes[k] += rr.rung_bytes[k];
+    }
+  }
+  t.verified = ok && !out.rounds.empty();
+  for (const auto &rr : out.rounds)
+    t.verified = t.verified && rr.verified;
+  out.enc = enc->stats();
+  out.dec = dec->stats();
+  if (ok) {
+    out.final_sha256 = sha256_hex(sink->data(), ram);
+    out.expected_sha256 = expected;
+    if (expected != out.final_sha256) {
+      t.verified = false;
+      err = "final image sha256 " + out.final_sha256 + " differs from the source's " + expected;
+      return false;
+    }
+  }
+  return ok;
+}
+
+}  // namespace hde::estimate
