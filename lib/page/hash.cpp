@@ -28,9 +28,11 @@ hash_fn pick() {
     return detail::hash_page_avx2;
   return hash_page_generic;
 }
-const hash_fn selected = pick();
 }  // namespace
 
-content_hash hash_page(const std::byte *page) { return selected(page); }
+content_hash hash_page(const std::byte *page) {
+  static const hash_fn selected = pick();
+  return selected(page);
+}
 
 }  // namespace hde

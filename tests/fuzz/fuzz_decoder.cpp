@@ -1,7 +1,8 @@
 // fuzz_decoder.cpp — libFuzzer target for the frame and record decoder.
 //
 // Input layout:
-//   byte 0        mode; bit 0 set = "reseal" (see below)
+//   byte 0        mode; bit 0 set = "reseal", bit 1 = reseal keeps the
+//                 frame type (see below)
 //   then frames   each as [len: u16 little-endian][len bytes]; a length past
 //                 the end of the input takes what is left
 // Every frame of one input goes to the same hde::decoder, so state carried
@@ -41,6 +42,7 @@ using namespace hde;
 constexpr std::uint32_t kVms = 2;
 constexpr std::uint64_t kPages = 256;
 constexpr std::uint8_t kModeReseal = 1u << 0;
+constexpr std::uint8_t kModeKeepType = 1u << 1;
 
 // Destination image: kVms x kPages pages.
 std::byte g_image[kVms][kPages][kPageSize];
@@ -61,12 +63,14 @@ public:
   }
 };
 
-// Give a frame a valid header (magic, version, type, payload_len) and CRC.
-void reseal(std::byte *f, std::size_t len) {
+// Give a frame a valid header (magic, version, type unless keep_type,
+// payload_len) and CRC.
+void reseal(std::byte *f, std::size_t len, bool keep_type = false) {
   wire::store<std::uint16_t>(f + offsetof(wire::frame_header, magic), wire::kMagic);
   wire::store<std::uint8_t>(f + offsetof(wire::frame_header, version), wire::kVersion);
-  wire::store<std::uint8_t>(f + offsetof(wire::frame_header, type),
-                            static_cast<std::uint8_t>(wire::frame_type::data));
+  if (!keep_type)
+    wire::store<std::uint8_t>(f + offsetof(wire::frame_header, type),
+                              static_cast<std::uint8_t>(wire::frame_type::data));
   wire::store<std::uint16_t>(f + offsetof(wire::frame_header, payload_len),
                              static_cast<std::uint16_t>(len - wire::kFrameHeaderSize));
   wire::seal_frame({f, len});
@@ -128,7 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
       std::memcpy(frame.get(), p, len);
     p += len;
     if ((mode & kModeReseal) && len >= wire::kFrameHeaderSize)
-      reseal(frame.get(), len);
+      reseal(frame.get(), len, (mode & kModeKeepType) != 0);
     ++fed;
     if (dec.on_frame({frame.get(), len}) == error::ok)
       ++accepted;

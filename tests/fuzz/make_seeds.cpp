@@ -4,8 +4,8 @@
 // usage: make_seeds DIR
 //
 // One session per (mode, codec, frame size): INIT, zero runs, duplicated
-// (REF), text and random pages, a second round of mutated pages (DELTA) and
-// round marks. Each session is written twice, as plain frames and in reseal
+// (REF), text and random pages, a second round of mutated pages (XBZRLE and
+// XOR deltas) and round marks. Each session is written twice, as plain frames and in reseal
 // mode, and is first checked to decode cleanly with the fuzzer's decoder
 // settings, so the seeds stay valid as the format evolves.
 #include <cstdint>
@@ -23,6 +23,8 @@ using namespace hde;
 
 constexpr std::size_t kSlots = 32;  // fuzz_decoder allows 64
 constexpr std::uint64_t kPages = 24;
+
+std::uint64_t g_rungs[kRungCount], g_xor_deltas, g_frags;  // over all sessions
 
 struct collect final : frame_output {
   std::vector<std::byte> buf;
@@ -82,6 +84,7 @@ std::vector<std::vector<std::byte>> session(mode m, const char *codec, std::size
   (c.batch ? c.batch_codec : c.page_codec) = *spec;
   c.max_frame = max_frame;
   c.cache_bytes = kSlots * kPageSize;
+  c.try_xor = !c.batch && spec->id != codec_id::raw;  // also XOR+codec deltas
   collect out(max_frame);
   encoder enc(c, out);
 
@@ -93,7 +96,8 @@ std::vector<std::vector<std::byte>> session(mode m, const char *codec, std::size
     enc.encode(page_in{{0, g}, img.data() + g * kPageSize});
   enc.mark_round(0, 1, kPages, false);
 
-  // Round 2: small edits (DELTA), a page turned zero, a copy (REF).
+  // Round 2: small edits (XBZRLE DELTA), dense edits (XOR DELTA where
+  // enabled), a page turned zero, a copy (REF).
   std::uint64_t sent = 0;
   for (std::uint64_t g = 2; g < kPages; g += 3) {
     std::byte *p = img.data() + g * kPageSize;
@@ -101,13 +105,20 @@ std::vector<std::vector<std::byte>> session(mode m, const char *codec, std::size
       std::memset(p, 0, kPageSize);
     else if (g % 4 == 1)
       std::memcpy(p, img.data() + 2 * kPageSize, kPageSize);
+    else if (g % 8 == 3)
+      for (std::size_t i = 0; i < kPageSize; i += 6)
+        p[i] ^= std::byte{1};
     else
       for (int k = 0; k < 5; ++k)
         p[rng_next(rng) % kPageSize] = static_cast<std::byte>(rng_next(rng));
-    enc.encode(page_in{{g % 2 == 0 ? 0u : 1u, g}, p});
+    enc.encode(page_in{{g % 4 == 1 ? 1u : 0u, g}, p});  // copies go to VM 1 too
     ++sent;
   }
   enc.mark_round(0, 2, sent, true);
+  for (std::size_t r = 0; r < kRungCount; ++r)
+    g_rungs[r] += enc.stats().rung_pages[r];
+  g_xor_deltas += enc.stats().delta_xor;
+  g_frags += enc.stats().frags;
   return out.frames;
 }
 
@@ -160,6 +171,11 @@ int main(int argc, char **argv) {
         frames += static_cast<int>(fr.size());
         ++n;
       }
-  std::printf("make_seeds: %d sessions, %d frames, in %s\n", n, frames, dir.c_str());
+  std::printf("make_seeds: %d sessions, %d frames (pages: %llu zero, %llu ref, %llu delta of "
+              "which %llu xor, %llu page; %llu frags) in %s\n",
+              n, frames, static_cast<unsigned long long>(g_rungs[0]),
+              static_cast<unsigned long long>(g_rungs[1]), static_cast<unsigned long long>(g_rungs[2]),
+              static_cast<unsigned long long>(g_xor_deltas), static_cast<unsigned long long>(g_rungs[3]),
+              static_cast<unsigned long long>(g_frags), dir.c_str());
   return 0;
 }

@@ -27,8 +27,10 @@ if ! command -v "$cxx" >/dev/null 2>&1; then
   echo "skipped: clang++ not installed"
   exit 77
 fi
+tmp_work=0
 if [ -z "$work" ]; then
   work=$(mktemp -d "${TMPDIR:-/tmp}/hde-fuzz.XXXXXX")
+  tmp_work=1  # removed again unless something failed
 fi
 src=$(cd "$src" && pwd)
 mkdir -p "$work/obj" "$work/corpus" "$work/seeds" "$work/artifacts"
@@ -36,18 +38,13 @@ work=$(cd "$work" && pwd)
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 cxxflags="-std=c++20 -O1 -g -fno-omit-frame-pointer -I$src/lib"
-libs="-lzstd -llz4 -lisal -lxxhash"
+# liblz4 statically, as meson.build has it: codec.cpp uses the _fastReset
+# entry points, which the shared library does not export.
+lz4a=$("$cxx" -print-file-name=liblz4.a)
+if [ -f "$lz4a" ]; then lz4=$lz4a; else lz4=-llz4; fi
+libs="-lzstd $lz4 -lisal -lxxhash"
 fuzzer=$work/fuzz_decoder
 seeder=$work/make_seeds
-
-# libFuzzer runtime present? (clang without compiler-rt cannot link fuzzers)
-probe=$work/obj/probe.cpp
-printf '%s\n' '#include <cstdint>' '#include <cstddef>' \
-  'extern "C" int LLVMFuzzerTestOneInput(const uint8_t *, size_t) { return 0; }' >"$probe"
-if ! "$cxx" -fsanitize=fuzzer,address "$probe" -o "$work/obj/probe" >/dev/null 2>&1; then
-  echo "skipped: $cxx cannot link libFuzzer targets (compiler-rt missing)"
-  exit 77
-fi
 
 stale() {
   [ ! -x "$fuzzer" ] || [ ! -x "$seeder" ] ||
@@ -55,6 +52,15 @@ stale() {
 }
 
 if stale; then
+  # libFuzzer runtime present? (clang without compiler-rt cannot link fuzzers)
+  probe=$work/obj/probe.cpp
+  printf '%s\n' '#include <cstdint>' '#include <cstddef>' \
+    'extern "C" int LLVMFuzzerTestOneInput(const uint8_t *, size_t) { return 0; }' >"$probe"
+  if ! "$cxx" -fsanitize=fuzzer,address "$probe" -o "$work/obj/probe" >/dev/null 2>&1; then
+    echo "skipped: $cxx cannot link libFuzzer targets (compiler-rt missing)"
+    [ "$tmp_work" -eq 0 ] || rm -rf "$work"
+    exit 77
+  fi
   echo "run_fuzz: building with $cxx ($jobs jobs) in $work"
   rm -f "$fuzzer" "$seeder" "$work"/obj/*.o
   # Engine sources (no C ABI, no trace reader), instrumented for coverage,
@@ -68,6 +74,7 @@ if stale; then
     # shellcheck disable=SC2086
     "$cxx" $cxxflags $san -fsanitize=fuzzer-no-link "$@" -c "$s" -o "$o" &
     pids="$pids $!"
+    # shellcheck disable=SC2086  # split the pid list to count it
     set -- $pids
     if [ $# -ge "$jobs" ]; then
       for p in $pids; do wait "$p" || failed=1; done
@@ -130,3 +137,4 @@ if [ "$status" -ne 0 ]; then
   exit 1
 fi
 echo "run_fuzz: no crash in ${secs}s"
+[ "$tmp_work" -eq 0 ] || rm -rf "$work"

@@ -127,3 +127,30 @@ TEST(Xbzrle, XorAndDiffCount) {
     nz += v != std::byte{0};
   EXPECT_EQ(nz, count_diff_bytes(a.data(), b.data()));
 }
+
+namespace hde::detail {
+result<std::size_t> xbzrle_encode_generic(const std::byte *, const std::byte *, bytes_buf);
+result<std::size_t> xbzrle_encode_avx2(const std::byte *, const std::byte *, bytes_buf);
+std::size_t count_diff_bytes_generic(const std::byte *, const std::byte *);
+std::size_t count_diff_bytes_avx2(const std::byte *, const std::byte *);
+}  // namespace hde::detail
+
+TEST(Xbzrle, VectorCopyMatchesPortableCopy) {
+  if (!__builtin_cpu_supports("avx2"))
+    GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937_64 rng(11);
+  std::vector<std::byte> a(kPageSize * 2), b(kPageSize * 2);
+  for (int iter = 0; iter < 2000; ++iter) {
+    auto old = test::random_page(rng);
+    auto cur = old;
+    test::mutate(cur, rng, 1 + static_cast<int>(rng() % 60), 1 + static_cast<int>(rng() % 80));
+    std::size_t budget = 64 + rng() % (2 * kPageSize - 64);
+    auto g = detail::xbzrle_encode_generic(old.data(), cur.data(), {a.data(), budget});
+    auto v = detail::xbzrle_encode_avx2(old.data(), cur.data(), {b.data(), budget});
+    ASSERT_EQ(g.err, v.err);
+    ASSERT_EQ(g.value, v.value);
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), g.value), 0);
+    ASSERT_EQ(detail::count_diff_bytes_generic(old.data(), cur.data()),
+              detail::count_diff_bytes_avx2(old.data(), cur.data()));
+  }
+}
