@@ -21,6 +21,7 @@ struct decoder::impl {
   decoder_stats st;
 
   bool started = false;  // an INIT has been applied
+  std::uint32_t peer_streams = 0;
   std::uint32_t epoch = 0;
   std::uint64_t next_seq = 0;
 
@@ -108,6 +109,7 @@ struct decoder::impl {
       return error::bad_slot;
     codecs.reset_stream();
     reasm_len = reasm_total = 0;
+    peer_streams = b.streams == 0 ? 1 : b.streams;
     started = true;
     return error::ok;
   }
@@ -275,5 +277,6 @@ decoder::decoder(const decoder_config &cfg, page_sink &sink)
 decoder::~decoder() = default;
 error decoder::on_frame(bytes_view frame) { return p_->on_frame(frame); }
 const decoder_stats &decoder::stats() const { return p_->st; }
+std::uint32_t decoder::peer_streams() const { return p_->peer_streams; }
 
 }  // namespace hde

@@ -43,6 +43,8 @@ public:
   error on_frame(bytes_view frame);
 
   const decoder_stats &stats() const;
+  // Streams the sender runs, from its INIT (0 before the INIT).
+  std::uint32_t peer_streams() const;
 
 private:
   struct impl;

@@ -164,7 +164,7 @@ struct encoder::impl {
   void emit_init() {
     std::byte *w = begin_record(record_type::init, sizeof(init_body));
     put(w, init_body{cache.slot_count(), static_cast<std::uint32_t>(kPageSize),
-                     static_cast<std::uint32_t>(kMaxRecordSize), 0});
+                     static_cast<std::uint32_t>(kMaxRecordSize), cfg.streams});
     send_record(rec.get(), kRecordHeaderSize + sizeof(init_body));
     close_frame();  // INIT travels alone, as the stream's opening frame
   }

@@ -50,6 +50,7 @@ struct encoder_config {
   std::size_t xbzrle_budget = 2048;         // give up an XBZRLE delta past this
   bool try_xor = true;                      // also try XOR+codec for dense deltas
   std::uint16_t stream = 0;
+  std::uint16_t streams = 1;                // streams of this sender, told to the receiver
   std::uint32_t epoch = 1;
 
   // Defaults of a mode (codec, batching) applied on top of this config.

@@ -82,7 +82,7 @@ struct init_body {
   std::uint32_t slot_count;  // baseline slots the receiver mirrors for this stream
   std::uint32_t page_size;   // kPageSize
   std::uint32_t max_record;  // largest reassembled record the sender emits
-  std::uint32_t reserved;
+  std::uint32_t streams;     // streams the sender runs in parallel (>= 1)
 };
 static_assert(sizeof(init_body) == 16);
 

@@ -1,0 +1,62 @@
+// feeder.h — where the source's pages come from. A loader thread (not an
+// lcore: it reads files and decompresses) loads snapshot after snapshot of a
+// trace, works out which pages each round offers (all of them in the bulk
+// round, the changed ones after), and hands complete rounds to the ingress
+// task. It runs at most one round ahead: snapshot i is loaded only once the
+// workers have finished round i-2, whose image it replaces.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/page.h"
+#include "trace/trace.h"
+
+namespace hde::dp {
+
+// One unit of work on a worker ring: a page, or the end of a round.
+struct work_item {
+  page_in page;             // page.data == nullptr: end-of-round marker
+  std::uint32_t round = 0;
+  std::uint64_t round_pages = 0;  // marker: pages of the round sent to this worker
+  bool last = false;              // marker: last round
+};
+
+struct round_batch {
+  std::uint32_t index = 0;
+  bool last = false;
+  std::vector<work_item> pages;
+};
+
+class feeder {
+public:
+  // Opens the trace (errors are reported by open()).
+  bool open(const std::vector<std::string> &paths, std::string &err);
+  void start();
+  void stop();
+  ~feeder() { stop(); }
+
+  std::size_t rounds() const { return tr_ ? tr_->snapshot_count() : 0; }
+  std::uint64_t ram_bytes() const { return tr_ ? tr_->ram_bytes() : 0; }
+  // Round r if the loader has it ready, else nullptr.
+  const round_batch *ready(std::uint32_t r) const;
+  // All workers are done with round r: its image may be replaced.
+  void release(std::uint32_t r) { released_.store(static_cast<int>(r), std::memory_order_release); }
+  bool failed(std::string &err) const;
+
+private:
+  void run();
+  std::unique_ptr<trace_reader> tr_;
+  round_batch batches_[2];
+  std::atomic<int> published_{-1};
+  std::atomic<int> released_{-1};
+  std::atomic<bool> stop_{false}, failed_{false};
+  std::string err_;
+  std::thread th_;
+};
+
+}  // namespace hde::dp

@@ -1,0 +1,406 @@
+// main.cpp — hde-gateway: EAL and ports, the tasks of a role placed on
+// lcores, a supervisor on the main lcore, and a testpmd-style summary.
+//   hde-gateway [EAL args] -- --role source|dest|loopback [options]
+#include <csignal>
+#include <functional>
+#include <cstdio>
+#include <memory>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "dest.h"
+#include "feeder.h"
+#include "lcore.h"
+#include "options.h"
+#include "source.h"
+#include "wire/format.h"
+
+using namespace hde;
+using namespace hde::dp;
+
+namespace {
+
+std::atomic<bool> g_stop{false};  // SIGINT/SIGTERM: drain and stop
+
+void on_signal(int) { g_stop.store(true); }
+
+std::vector<std::string> split_paths(const std::string &s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t c = s.find(',', start);
+    if (c == std::string::npos)
+      c = s.size();
+    if (c > start)
+      out.push_back(s.substr(start, c - start));
+    start = c + 1;
+  }
+  return out;
+}
+
+bool port_setup(std::uint16_t port, std::uint16_t nrx, std::uint16_t ntx, rte_mempool *pool,
+                const options &o) {
+  rte_eth_dev_info info;
+  if (rte_eth_dev_info_get(port, &info) != 0) {
+    std::fprintf(stderr, "hde-gateway: port %u: no device info\n", port);
+    return false;
+  }
+  if (nrx > info.max_rx_queues || ntx > info.max_tx_queues) {
+    std::fprintf(stderr,
+                 "hde-gateway: port %u (%s) has %u RX / %u TX queues, %u / %u needed "
+                 "(net_af_packet: add qpairs=%u to the --vdev)\n",
+                 port, info.driver_name, info.max_rx_queues, info.max_tx_queues, nrx, ntx,
+                 std::max(nrx, ntx));
+    return false;
+  }
+  rte_eth_conf conf{};
+  // No MBUF_FAST_FREE: frames in flight are shared (reference counted).
+  if (rte_eth_dev_configure(port, nrx, ntx, &conf) != 0) {
+    std::fprintf(stderr, "hde-gateway: port %u: configure failed\n", port);
+    return false;
+  }
+  std::uint16_t nrxd = 1024, ntxd = 1024;
+  rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrxd, &ntxd);
+  for (std::uint16_t q = 0; q < nrx; ++q)
+    if (rte_eth_rx_queue_setup(port, q, nrxd, rte_eth_dev_socket_id(port), nullptr, pool) != 0) {
+      std::fprintf(stderr, "hde-gateway: port %u: RX queue %u setup failed\n", port, q);
+      return false;
+    }
+  for (std::uint16_t q = 0; q < ntx; ++q)
+    if (rte_eth_tx_queue_setup(port, q, ntxd, rte_eth_dev_socket_id(port), nullptr) != 0) {
+      std::fprintf(stderr, "hde-gateway: port %u: TX queue %u setup failed\n", port, q);
+      return false;
+    }
+  if (o.mtu != 1500 && rte_eth_dev_set_mtu(port, static_cast<std::uint16_t>(o.mtu)) != 0)
+    std::fprintf(stderr, "hde-gateway: port %u: cannot set MTU %zu (continuing)\n", port, o.mtu);
+  if (rte_eth_dev_start(port) != 0) {
+    std::fprintf(stderr, "hde-gateway: port %u: start failed\n", port);
+    return false;
+  }
+  rte_eth_promiscuous_enable(port);
+  return true;
+}
+
+// A net_ring pair for --role loopback: the source port's TX queue i feeds
+// the destination port's RX queue i; one ring carries the acks back.
+bool make_ring_pair(std::uint16_t nstreams, std::uint16_t &src_port, std::uint16_t &dst_port) {
+  std::vector<rte_ring *> data(nstreams);
+  for (std::uint16_t i = 0; i < nstreams; ++i) {
+    char name[RTE_RING_NAMESIZE];
+    std::snprintf(name, sizeof name, "hde_wire_%u", i);
+    data[i] = rte_ring_create(name, 8192, static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (data[i] == nullptr)
+      return false;
+  }
+  rte_ring *ack = rte_ring_create("hde_wire_ack", 4096, static_cast<int>(rte_socket_id()),
+                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (ack == nullptr)
+    return false;
+  int a = rte_eth_from_rings("hde_src", &ack, 1, data.data(), nstreams, rte_socket_id());
+  int b = rte_eth_from_rings("hde_dst", data.data(), nstreams, &ack, 1, rte_socket_id());
+  if (a < 0 || b < 0)
+    return false;
+  src_port = static_cast<std::uint16_t>(a);
+  dst_port = static_cast<std::uint16_t>(b);
+  return true;
+}
+
+int lcore_entry(void *arg) {
+  backoff_config bo;
+  auto *pair = static_cast<std::pair<lcore_plan *, backoff_config> *>(arg);
+  bo = pair->second;
+  return run_lcore(*pair->first, bo);
+}
+
+void print_port_stats(std::uint16_t port, const char *label) {
+  rte_eth_stats s{};
+  rte_eth_stats_get(port, &s);
+  std::printf("  port %u (%s): RX %llu frames %llu bytes, missed %llu, errors %llu | TX %llu frames "
+              "%llu bytes, errors %llu\n",
+              port, label, (unsigned long long)s.ipackets, (unsigned long long)s.ibytes,
+              (unsigned long long)s.imissed, (unsigned long long)s.ierrors, (unsigned long long)s.opackets,
+              (unsigned long long)s.obytes, (unsigned long long)s.oerrors);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  const int eal = rte_eal_init(argc, argv);
+  if (eal < 0) {
+    std::fprintf(stderr, "hde-gateway: EAL initialisation failed: %s (check the EAL arguments before --)\n",
+                 rte_strerror(rte_errno));
+    return 1;
+  }
+  argc -= eal;
+  argv += eal;
+  argv[0] = const_cast<char *>("hde-gateway");
+  options o;
+  if (!parse_options(argc, argv, o)) {
+    rte_eal_cleanup();
+    return 1;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  const bool is_src = o.r != role::dest, is_dst = o.r != role::source;
+  const std::uint16_t nstreams = static_cast<std::uint16_t>(is_src ? o.workers : 0);
+  std::uint16_t src_port = o.port, dst_port = o.port;
+  if (o.r == role::loopback) {
+    if (!make_ring_pair(static_cast<std::uint16_t>(o.workers), src_port, dst_port)) {
+      std::fprintf(stderr, "hde-gateway: cannot create the net_ring pair: %s\n", rte_strerror(rte_errno));
+      return 1;
+    }
+  } else if (!rte_eth_dev_is_valid_port(o.port)) {
+    std::fprintf(stderr, "hde-gateway: no DPDK port %u (give one with --vdev=net_af_packet0,iface=IF or "
+                 "--vdev=net_memif0,..., or use --role loopback)\n", o.port);
+    return 1;
+  }
+
+  const std::size_t frame = wire::frame_size_for_mtu(o.mtu);
+  const std::uint32_t room = static_cast<std::uint32_t>(RTE_PKTMBUF_HEADROOM + kL2L4 + frame);
+  const std::uint16_t data_room = static_cast<std::uint16_t>(std::max<std::uint32_t>(room, RTE_MBUF_DEFAULT_BUF_SIZE));
+  const unsigned nmbufs = nstreams * o.window + 4 * 2048 + (is_dst ? o.window * 2 : 0) + 4096;
+  rte_mempool *pool = rte_pktmbuf_pool_create("hde_mbufs", nmbufs, 256, 0, data_room,
+                                              static_cast<int>(rte_socket_id()));
+  if (pool == nullptr) {
+    std::fprintf(stderr, "hde-gateway: cannot create a pool of %u mbufs of %u bytes: %s (give EAL more "
+                 "memory: -m MB)\n", nmbufs, data_room, rte_strerror(rte_errno));
+    return 1;
+  }
+  if (is_src && !port_setup(src_port, 1, nstreams, pool, o))
+    return 1;
+  if (is_dst && !port_setup(dst_port, o.r == role::loopback ? nstreams : 1, 1, pool, o))
+    return 1;
+
+  endpoint_pair ep;
+  rte_eth_macaddr_get(src_port, &ep.src_mac);
+  std::memset(&ep.dst_mac, 0xff, sizeof ep.dst_mac);  // point-to-point: no ARP needed
+  ep.src_ip = o.src_ip;
+  ep.dst_ip = o.dst_ip;
+  ep.src_port = o.udp_port;
+  ep.dst_port = o.udp_port;
+  const std::uint32_t epoch = static_cast<std::uint32_t>(rte_rdtsc() ^ (std::uint64_t(getpid()) << 16)) | 1u;
+
+  feeder feed;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::unique_ptr<ingress> ing;
+  std::unique_ptr<ack_rx> acks;
+  std::unique_ptr<dest_rx> drx;
+  if (is_src) {
+    std::string err;
+    if (!feed.open(split_paths(o.trace), err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      return 1;
+    }
+    std::vector<worker *> raw;
+    for (std::uint16_t i = 0; i < nstreams; ++i) {
+      workers.push_back(std::make_unique<worker>(o, i, src_port, i, pool, ep, epoch));
+      raw.push_back(workers.back().get());
+    }
+    ing = std::make_unique<ingress>(feed, raw);
+    acks = std::make_unique<ack_rx>(src_port, o, raw);
+  }
+  if (is_dst)
+    drx = std::make_unique<dest_rx>(o, dst_port, o.r == role::loopback ? nstreams : 1, pool);
+
+  // Place tasks: the main lcore takes ingress, ack reception and the
+  // destination; workers go round-robin over the other lcores.
+  std::vector<unsigned> lcores{rte_get_main_lcore()};
+  unsigned lc;
+  RTE_LCORE_FOREACH_WORKER(lc) { lcores.push_back(lc); }
+  std::vector<lcore_plan> plans(lcores.size());
+  for (std::size_t i = 0; i < lcores.size(); ++i)
+    plans[i].lcore_id = lcores[i];
+  if (ing) {
+    plans[0].tasks.push_back(ing.get());
+    plans[0].tasks.push_back(acks.get());
+  }
+  if (drx)
+    plans[0].tasks.push_back(drx.get());
+  for (std::size_t i = 0; i < workers.size(); ++i)
+    plans[lcores.size() > 1 ? 1 + i % (lcores.size() - 1) : 0].tasks.push_back(workers[i].get());
+
+  backoff_config bo;
+  bo.sleep_us = o.idle_sleep_us;
+  if (!o.quiet) {
+    std::printf("hde-gateway: role %s, %u lcore(s), %u stream(s), mode %s, MTU %zu, window %u\n",
+                role_name(o.r), static_cast<unsigned>(lcores.size()), static_cast<unsigned>(nstreams),
+                mode_name(o.m), o.mtu, o.window);
+    for (const auto &p : plans) {
+      std::printf("  lcore %u:", p.lcore_id);
+      for (task *t : p.tasks)
+        std::printf(" %s", t->name());
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+  }
+  if (is_src)
+    feed.start();
+
+  // Supervisor: completion, failure, timeout, progress, signals.
+  int rc = 0;
+  const std::uint64_t hz = rte_get_tsc_hz();
+  const std::uint64_t t0 = rte_rdtsc();
+  struct supervisor final : task {
+    unsigned poll(std::uint64_t now) override { return fn(now); }
+    const char *name() const override { return "supervisor"; }
+    std::function<unsigned(std::uint64_t)> fn;
+  } sup;
+  std::uint64_t next_check = 0, next_print = t0 + hz, complete_at = 0, last_rx = t0, last_frames = 0;
+  bool draining = false;
+  sup.fn = [&](std::uint64_t now) -> unsigned {
+    if (now < next_check)
+      return 0;
+    next_check = now + hz / 100;
+    std::string err;
+    if (is_src && feed.failed(err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      rc = 1;
+      g_quit = true;
+      return 0;
+    }
+    if (g_stop.load() && !draining) {
+      draining = true;
+      if (!is_src)
+        g_quit = true;
+      std::printf("hde-gateway: signal: draining in-flight frames\n");
+    }
+    if (is_src) {
+      bool all_drained = true, all_rounds = ing->all_pushed();
+      std::uint64_t progress = 0;
+      for (auto &w : workers) {
+        all_drained = all_drained && w->drained();
+        all_rounds = all_rounds && w->rounds_done() == feed.rounds();
+        progress = std::max(progress, w->last_progress_tsc());
+      }
+      if ((all_rounds || draining) && all_drained && (o.r == role::source || drx->complete())) {
+        if (!draining && !o.quiet)
+          std::printf("hde-gateway: source: every frame of the last round acknowledged\n");
+        g_quit = true;
+      } else if (now > progress && now - progress > o.timeout_s * hz) {
+        std::fprintf(stderr, "hde-gateway: no acknowledgement for %u s: is the destination up?\n", o.timeout_s);
+        rc = 1;
+        g_quit = true;
+      }
+    }
+    if (o.r == role::dest) {
+      if (drx->stats().frames != last_frames) {
+        last_frames = drx->stats().frames;
+        last_rx = now;
+      }
+      if (drx->failed()) {
+        rc = 1;
+        g_quit = true;
+      } else if (drx->complete()) {
+        if (complete_at == 0)
+          complete_at = now;
+        // Linger so that a lost final ack is answered when the source resends.
+        if (o.exit_on_complete && now - complete_at > hz)
+          g_quit = true;
+      } else if (now > last_rx && now - last_rx > o.timeout_s * hz) {
+        std::fprintf(stderr, "hde-gateway: no frames for %u s: is the source up?\n", o.timeout_s);
+        rc = 1;
+        g_quit = true;
+      }
+    }
+    if (!o.quiet && now >= next_print) {
+      next_print = now + hz;
+      if (is_src) {
+        std::uint64_t pages = 0, frames = 0, rtx = 0;
+        for (auto &w : workers) {
+          pages += w->enc_stats().pages_in;
+          frames += w->stats().frames_sent;
+          rtx += w->stats().retransmits;
+        }
+        std::printf("hde-gateway: %.1f s: source round %u, %llu pages, %llu frames, %llu retransmits\n",
+                    double(now - t0) / hz, ing->rounds_pushed(), (unsigned long long)pages,
+                    (unsigned long long)frames, (unsigned long long)rtx);
+      }
+      if (is_dst)
+        std::printf("hde-gateway: %.1f s: dest %llu frames, %llu decoded, %llu duplicates\n",
+                    double(now - t0) / hz, (unsigned long long)drx->stats().frames,
+                    (unsigned long long)drx->stats().decoded, (unsigned long long)drx->stats().duplicates);
+      std::fflush(stdout);
+    }
+    return 0;
+  };
+  plans[0].tasks.push_back(&sup);
+
+  std::vector<std::pair<lcore_plan *, backoff_config>> args;
+  args.reserve(plans.size());
+  for (auto &p : plans)
+    args.emplace_back(&p, bo);
+  for (std::size_t i = 1; i < plans.size(); ++i)
+    if (!plans[i].tasks.empty())
+      rte_eal_remote_launch(lcore_entry, &args[i], plans[i].lcore_id);
+  run_lcore(plans[0], bo);
+  rte_eal_mp_wait_lcore();
+  feed.stop();
+
+  // Summary, like testpmd's.
+  const double secs = double(rte_rdtsc() - t0) / hz;
+  std::printf("\n---------------------- hde-gateway summary (%.2f s) ----------------------\n", secs);
+  if (is_src) {
+    print_port_stats(src_port, "source");
+    for (auto &w : workers) {
+      const auto &e = w->enc_stats();
+      const auto &s = w->stats();
+      std::printf("  stream %u: %llu pages (zero %llu, ref %llu, delta %llu, page %llu), %llu frames "
+                  "%.2f MB, retransmits %llu, acks %llu, tx-full %llu\n",
+                  w->id(), (unsigned long long)e.pages_in, (unsigned long long)e.rung_pages[0],
+                  (unsigned long long)e.rung_pages[1], (unsigned long long)e.rung_pages[2],
+                  (unsigned long long)e.rung_pages[3], (unsigned long long)s.frames_sent,
+                  e.frame_bytes / 1e6, (unsigned long long)s.retransmits, (unsigned long long)s.acks,
+                  (unsigned long long)s.tx_full);
+    }
+    const auto &a = acks->stats();
+    std::printf("  ack-rx: %llu frames, %llu acks, %llu not HDE acks, %llu bad stream, %llu ring full\n",
+                (unsigned long long)a.frames, (unsigned long long)a.acks, (unsigned long long)a.not_hde,
+                (unsigned long long)a.bad_stream, (unsigned long long)a.ring_full);
+  }
+  if (is_dst) {
+    print_port_stats(dst_port, "dest");
+    const auto &d = drx->stats();
+    const auto dec = drx->decoded();
+    std::printf("  dest: %llu frames, %llu data, %llu decoded, %llu duplicates, %llu beyond window, "
+                "%llu acks, %llu decode errors\n",
+                (unsigned long long)d.frames, (unsigned long long)d.data_frames, (unsigned long long)d.decoded,
+                (unsigned long long)d.duplicates, (unsigned long long)d.too_far, (unsigned long long)d.acks_sent,
+                (unsigned long long)d.decode_errors);
+    std::printf("  dest pages: zero %llu, ref %llu, delta %llu, page %llu\n",
+                (unsigned long long)dec.rung_pages[0], (unsigned long long)dec.rung_pages[1],
+                (unsigned long long)dec.rung_pages[2], (unsigned long long)dec.rung_pages[3]);
+    std::printf("  dest drops:");
+    for (std::size_t i = 0; i < kRxDropCount; ++i)
+      std::printf(" %s %llu", rx_drop_name[i], (unsigned long long)d.drops[i]);
+    for (std::size_t i = 1; i < kErrorCount; ++i)
+      if (d.header_errors[i] != 0)
+        std::printf(" %s %llu", std::string(to_string(static_cast<error>(i))).c_str(),
+                    (unsigned long long)d.header_errors[i]);
+    std::printf("\n");
+    if (!drx->complete() && rc == 0 && !g_stop.load())
+      rc = 1;
+    if (d.decode_errors != 0)
+      rc = 1;
+  }
+  for (const auto &p : plans)
+    std::printf("  lcore %u: %llu loops, %.1f%% idle, %llu sleeps\n", p.lcore_id,
+                (unsigned long long)p.stats.loops,
+                p.stats.loops ? 100.0 * p.stats.idle_loops / p.stats.loops : 0.0,
+                (unsigned long long)p.stats.sleeps);
+  std::printf("---------------------------------------------------------------------------\n");
+  std::fflush(stdout);
+  workers.clear();
+  drx.reset();
+  rte_eal_cleanup();
+  return rc;
+}

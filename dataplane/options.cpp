@@ -1,0 +1,205 @@
+// options.cpp — getopt_long parsing of hde-gateway's application options.
+#include "options.h"
+
+#include <arpa/inet.h>
+#include <cstdio>
+#include <cstdlib>
+#include <getopt.h>
+
+namespace hde::dp {
+
+const char *role_name(role r) {
+  switch (r) {
+  case role::source: return "source";
+  case role::dest: return "dest";
+  case role::loopback: return "loopback";
+  }
+  return "?";
+}
+
+void print_usage(const char *prog) {
+  std::printf(
+      "usage: %s [EAL args] -- --role source|dest|loopback [options]\n"
+      "  --role R             source: send a trace; dest: rebuild images;\n"
+      "                       loopback: both in one process over a net_ring pair it creates\n"
+      "  --trace DIR|IMG,...  source: trace directory (manifest.json) or raw images, comma-separated\n"
+      "  --sink DIR           dest: write DIR/vm-<id>.raw on completion\n"
+      "  --exit-on-complete   dest: exit 0 once the last round is complete\n"
+      "  --workers N          source: worker lcores, one stream each (default 1)\n"
+      "  --mode M             datacenter | internet | hybrid (default datacenter)\n"
+      "  --codec C            raw | lz4[:accel] | zstd[:1-19] | igzip[:0-3]\n"
+      "  --cache-mb N         baseline cache per stream (default 256)\n"
+      "  --mtu N              link MTU (default 1500)\n"
+      "  --port N             DPDK port id (default 0)\n"
+      "  --udp-port N         UDP port on both sides (default 47000)\n"
+      "  --src-ip A --dst-ip A  IPv4 addresses of source and destination\n"
+      "                       (default 198.18.0.1 and 198.18.0.2)\n"
+      "  --any-peer           dest: accept frames from any source address\n"
+      "  --window N           frames in flight per stream, power of two (default 4096)\n"
+      "  --rto-us N           retransmit timeout (default 20000)\n"
+      "  --idle-sleep-us N    sleep when idle, 0 = busy poll (default 50)\n"
+      "  --timeout N          give up after N s without progress (default 60)\n"
+      "  --max-vm-mb N        dest: largest VM image (default 16384)\n"
+      "  --quiet              no progress lines\n",
+      prog);
+}
+
+namespace {
+
+bool parse_u64(const char *s, std::uint64_t lo, std::uint64_t hi, std::uint64_t &out) {
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+    return false;
+  out = v;
+  return true;
+}
+
+bool parse_ip(const char *s, std::uint32_t &out) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s, &a) != 1)
+    return false;
+  out = ntohl(a.s_addr);
+  return true;
+}
+
+}  // namespace
+
+bool parse_options(int argc, char **argv, options &o) {
+  enum {
+    o_role = 256, o_trace, o_sink, o_exit, o_workers, o_mode, o_codec, o_cache, o_mtu, o_port,
+    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help
+  };
+  static const option longopts[] = {
+      {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
+      {"sink", required_argument, nullptr, o_sink},       {"exit-on-complete", no_argument, nullptr, o_exit},
+      {"workers", required_argument, nullptr, o_workers}, {"mode", required_argument, nullptr, o_mode},
+      {"codec", required_argument, nullptr, o_codec},     {"cache-mb", required_argument, nullptr, o_cache},
+      {"mtu", required_argument, nullptr, o_mtu},         {"port", required_argument, nullptr, o_port},
+      {"udp-port", required_argument, nullptr, o_udp},    {"src-ip", required_argument, nullptr, o_src},
+      {"dst-ip", required_argument, nullptr, o_dst},      {"any-peer", no_argument, nullptr, o_any},
+      {"window", required_argument, nullptr, o_window},   {"rto-us", required_argument, nullptr, o_rto},
+      {"idle-sleep-us", required_argument, nullptr, o_idle},
+      {"timeout", required_argument, nullptr, o_timeout}, {"max-vm-mb", required_argument, nullptr, o_maxvm},
+      {"quiet", no_argument, nullptr, o_quiet},           {"help", no_argument, nullptr, o_help},
+      {nullptr, 0, nullptr, 0}};
+  bool have_role = false;
+  optind = 1;
+  opterr = 0;
+  int c;
+  auto bad = [&](const char *what, const char *val) {
+    std::fprintf(stderr, "hde-gateway: bad %s '%s' (see --help)\n", what, val ? val : "");
+    return false;
+  };
+  while ((c = getopt_long(argc, argv, "", longopts, nullptr)) != -1) {
+    std::uint64_t v = 0;
+    switch (c) {
+    case o_role:
+      have_role = true;
+      if (std::string_view(optarg) == "source")
+        o.r = role::source;
+      else if (std::string_view(optarg) == "dest")
+        o.r = role::dest;
+      else if (std::string_view(optarg) == "loopback")
+        o.r = role::loopback;
+      else
+        return bad("--role", optarg);
+      break;
+    case o_trace: o.trace = optarg; break;
+    case o_sink: o.sink = optarg; break;
+    case o_exit: o.exit_on_complete = true; break;
+    case o_workers:
+      if (!parse_u64(optarg, 1, 64, v))
+        return bad("--workers (1..64)", optarg);
+      o.workers = static_cast<std::uint32_t>(v);
+      break;
+    case o_mode:
+      if (!parse_mode(optarg, o.m))
+        return bad("--mode (datacenter, internet, hybrid)", optarg);
+      break;
+    case o_codec:
+      if (!parse_codec(optarg))
+        return bad("--codec (raw, lz4[:accel], zstd[:1-19], igzip[:0-3])", optarg);
+      o.codec = optarg;
+      break;
+    case o_cache:
+      if (!parse_u64(optarg, 0, 1 << 20, v))
+        return bad("--cache-mb", optarg);
+      o.cache_mb = v;
+      break;
+    case o_mtu:
+      if (!parse_u64(optarg, 576, 9000, v))
+        return bad("--mtu (576..9000)", optarg);
+      o.mtu = v;
+      break;
+    case o_port:
+      if (!parse_u64(optarg, 0, 1023, v))
+        return bad("--port", optarg);
+      o.port = static_cast<std::uint16_t>(v);
+      break;
+    case o_udp:
+      if (!parse_u64(optarg, 1, 65535, v))
+        return bad("--udp-port", optarg);
+      o.udp_port = static_cast<std::uint16_t>(v);
+      break;
+    case o_src:
+      if (!parse_ip(optarg, o.src_ip))
+        return bad("--src-ip", optarg);
+      break;
+    case o_dst:
+      if (!parse_ip(optarg, o.dst_ip))
+        return bad("--dst-ip", optarg);
+      break;
+    case o_any: o.check_peer = false; break;
+    case o_window:
+      if (!parse_u64(optarg, 64, 1 << 16, v) || (v & (v - 1)) != 0)
+        return bad("--window (power of two, 64..65536)", optarg);
+      o.window = static_cast<std::uint32_t>(v);
+      break;
+    case o_rto:
+      if (!parse_u64(optarg, 100, 10000000, v))
+        return bad("--rto-us", optarg);
+      o.rto_us = static_cast<std::uint32_t>(v);
+      break;
+    case o_idle:
+      if (!parse_u64(optarg, 0, 100000, v))
+        return bad("--idle-sleep-us", optarg);
+      o.idle_sleep_us = static_cast<std::uint32_t>(v);
+      break;
+    case o_timeout:
+      if (!parse_u64(optarg, 1, 86400, v))
+        return bad("--timeout", optarg);
+      o.timeout_s = static_cast<std::uint32_t>(v);
+      break;
+    case o_maxvm:
+      if (!parse_u64(optarg, 1, 1 << 22, v))
+        return bad("--max-vm-mb", optarg);
+      o.max_vm_mb = v;
+      break;
+    case o_quiet: o.quiet = true; break;
+    case o_help: print_usage(argv[0]); std::exit(0);
+    default:
+      std::fprintf(stderr, "hde-gateway: unknown or incomplete option '%s' (see --help)\n",
+                   argv[optind - 1]);
+      return false;
+    }
+  }
+  if (optind < argc)
+    return bad("argument", argv[optind]);
+  if (!have_role) {
+    std::fprintf(stderr, "hde-gateway: --role source|dest|loopback is required (see --help)\n");
+    return false;
+  }
+  if (o.r != role::dest && o.trace.empty()) {
+    std::fprintf(stderr, "hde-gateway: --role %s needs --trace DIR\n", role_name(o.r));
+    return false;
+  }
+  if (o.r != role::source && o.sink.empty()) {
+    std::fprintf(stderr, "hde-gateway: --role %s needs --sink DIR\n", role_name(o.r));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace hde::dp

@@ -1,0 +1,43 @@
+// options.h — hde-gateway's application options (the arguments after `--`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/encoder.h"
+
+namespace hde::dp {
+
+enum class role { source, dest, loopback };
+
+struct options {
+  role r = role::source;
+  // Source: pages come from a trace directory (corpus format) or raw images.
+  std::string trace;
+  // Destination: one image file per VM is written here on completion.
+  std::string sink;
+  bool exit_on_complete = false;
+  std::uint32_t workers = 1;       // worker lcores (= streams) on the source
+  mode m = mode::datacenter;
+  std::string codec;               // empty: the mode's default
+  std::size_t cache_mb = 256;      // baseline cache per stream
+  std::size_t mtu = 1500;
+  std::uint16_t port = 0;          // DPDK port id (source side in loopback)
+  std::uint16_t udp_port = 47000;  // UDP port on both sides
+  std::uint32_t src_ip = 0xC6120001;  // 198.18.0.1 (RFC 2544 benchmarking range)
+  std::uint32_t dst_ip = 0xC6120002;  // 198.18.0.2
+  bool check_peer = true;          // destination: drop frames from other IPs
+  std::uint32_t window = 4096;     // frames in flight per stream (power of two)
+  std::uint32_t rto_us = 20000;    // retransmit timeout
+  std::uint32_t idle_sleep_us = 50;  // back-off sleep when idle (0: busy poll)
+  std::uint32_t timeout_s = 60;    // give up after this long without progress
+  std::size_t max_vm_mb = 16384;   // destination: largest VM image
+  bool quiet = false;
+};
+
+// Parse argv (the part after EAL's). Returns false and prints a clear error.
+bool parse_options(int argc, char **argv, options &o);
+void print_usage(const char *prog);
+const char *role_name(role r);
+
+}  // namespace hde::dp

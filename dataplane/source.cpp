@@ -1,0 +1,291 @@
+// source.cpp — ingress, ACK reception and the worker loop of the source.
+#include "source.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+
+#include "wire/format.h"
+
+namespace hde::dp {
+
+namespace {
+
+constexpr unsigned kBurst = 32;
+
+std::uint32_t shard(page_key k, std::size_t n) {
+  // Blocks of 512 pages (2 MiB) stay on one worker: zero runs coalesce and
+  // a page always meets its own baseline.
+  std::uint64_t x = (k.gfn >> 9) * 0x9E3779B97F4A7C15ULL ^ (std::uint64_t{k.vm} << 32);
+  x ^= x >> 29;
+  return static_cast<std::uint32_t>(x % n);
+}
+
+rte_ring *make_ring(const char *kind, std::uint16_t id, unsigned size) {
+  char name[RTE_RING_NAMESIZE];
+  std::snprintf(name, sizeof name, "hde_%s_%u", kind, id);
+  return rte_ring_create(name, size, static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+}
+
+}  // namespace
+
+// --- worker --------------------------------------------------------------------
+
+worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint16_t txq,
+               rte_mempool *pool, const endpoint_pair &ep, std::uint32_t epoch)
+    : id_(id), port_(port), txq_(txq), pool_(pool), ep_(ep), win_(o.window) {
+  in_ = make_ring("in", id, 4096);
+  acks_ = make_ring("ack", id, 1024);
+  if (in_ == nullptr || acks_ == nullptr)
+    rte_exit(EXIT_FAILURE, "hde-gateway: cannot create worker rings: %s\n", rte_strerror(rte_errno));
+  encoder_config c = encoder_config::for_mode(o.m);
+  if (!o.codec.empty())
+    (c.batch ? c.batch_codec : c.page_codec) = *parse_codec(o.codec);
+  c.cache_bytes = o.cache_mb << 20;
+  c.max_frame = wire::frame_size_for_mtu(o.mtu);
+  c.stream = id;
+  c.streams = static_cast<std::uint16_t>(o.workers);
+  c.epoch = epoch;
+  // One burst may produce this many frames at most: every page a raw record
+  // split over frames, plus a full batch closing.
+  const std::size_t room = c.max_frame - wire::kFrameHeaderSize - 2 * wire::kRecordHeaderSize - 8;
+  reserve_ = static_cast<std::uint32_t>(kBurst * ((kPageSize + 64) / room + 2) +
+                                        (c.batch ? c.batch_bytes / room + 4 : 0) + 4);
+  if (reserve_ * 2 > o.window)
+    rte_exit(EXIT_FAILURE, "hde-gateway: --window %u too small for MTU %zu (need >= %u)\n", o.window,
+             o.mtu, reserve_ * 2);
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  rto_tsc_ = static_cast<std::uint64_t>(hz * o.rto_us / 1e6);
+  tick_tsc_ = static_cast<std::uint64_t>(hz / 1000);  // resend scan every 1 ms
+  progress_tsc_ = rte_rdtsc();
+  now_ = rte_rdtsc();
+  enc_ = std::make_unique<encoder>(c, static_cast<frame_output &>(*this));  // emits the INIT frame
+}
+
+worker::~worker() {
+  rte_ring_free(in_);
+  rte_ring_free(acks_);
+}
+
+bytes_buf worker::acquire() {
+  cur_ = rte_pktmbuf_alloc(pool_);
+  if (cur_ == nullptr)  // sizing bug: the pool covers every window in full
+    rte_panic("hde-gateway: worker %u: mbuf pool exhausted\n", id_);
+  return {rte_pktmbuf_mtod_offset(cur_, std::byte *, kL2L4),
+          static_cast<std::size_t>(rte_pktmbuf_tailroom(cur_) - kL2L4)};
+}
+
+void worker::commit(bytes_buf, std::size_t len) {
+  write_envelope(cur_, ep_, static_cast<std::uint16_t>(len));
+  rte_mbuf_refcnt_update(cur_, 1);  // one reference for the window, one for TX
+  win_.push(cur_, now_);
+  tx_push(cur_);
+  cur_ = nullptr;
+  ++st_.frames_sent;
+}
+
+void worker::tx_push(rte_mbuf *m) {
+  if (ntx_ == kTxBuf)
+    tx_flush();
+  if (ntx_ == kTxBuf) {  // the queue stays full: the window resends it later
+    rte_pktmbuf_free(m);
+    ++st_.tx_full;
+    return;
+  }
+  tx_[ntx_++] = m;
+}
+
+void worker::tx_flush() {
+  if (ntx_ == 0)
+    return;
+  unsigned sent = rte_eth_tx_burst(port_, txq_, tx_, static_cast<std::uint16_t>(ntx_));
+  if (sent < ntx_)
+    std::copy(tx_ + sent, tx_ + ntx_, tx_);
+  ntx_ -= sent;
+}
+
+void worker::apply_ack(rte_mbuf *m) {
+  const std::byte *p = rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4);
+  const auto h = wire::load<wire::frame_header>(p);
+  if (h.epoch != enc_->config().epoch || h.payload_len != sizeof(sack_info::sack)) {
+    ++st_.bad_acks;
+    return;
+  }
+  sack_info a;
+  a.cum = h.seq;
+  std::memcpy(a.sack, p + wire::kFrameHeaderSize, sizeof a.sack);
+  ++st_.acks;
+  std::uint32_t n = win_.ack(a, [](rte_mbuf *f) { rte_pktmbuf_free(f); });
+  if (n != 0) {
+    st_.frames_acked += n;
+    progress_tsc_.store(now_, std::memory_order_relaxed);
+  }
+}
+
+unsigned worker::poll(std::uint64_t now) {
+  now_ = now;
+  unsigned work = 0;
+
+  rte_mbuf *acks[kBurst];
+  unsigned n = rte_ring_sc_dequeue_burst(acks_, reinterpret_cast<void **>(acks), kBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    apply_ack(acks[i]);
+    rte_pktmbuf_free(acks[i]);
+  }
+  work += n;
+
+  if (now - last_tick_ >= tick_tsc_) {
+    last_tick_ = now;
+    work += win_.expire(now > rto_tsc_ ? now - rto_tsc_ : 0, 64, [&](std::uint64_t, auto &s) {
+      rte_mbuf_refcnt_update(s.item, 1);
+      tx_push(s.item);
+      s.sent_tsc = now;
+      ++s.retransmits;
+      ++st_.retransmits;
+    });
+  }
+
+  if (win_.free_slots() >= reserve_) {
+    work_item *items[kBurst];
+    n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(items), kBurst, nullptr);
+    page_in burst[kBurst];
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      const work_item &it = *items[i];
+      if (it.page.data != nullptr) {
+        burst[k++] = it.page;
+        continue;
+      }
+      enc_->encode(burst, k);
+      k = 0;
+      enc_->mark_round(it.page.key.vm, it.round, it.round_pages, it.last);
+      rounds_done_.fetch_add(1, std::memory_order_release);
+      open_frame_ = false;
+    }
+    if (k != 0) {
+      enc_->encode(burst, k);
+      open_frame_ = true;
+    }
+    if (n == 0 && open_frame_) {  // nothing more queued: send what is encoded
+      enc_->flush();
+      open_frame_ = false;
+      ++work;
+    }
+    work += n;
+  } else {
+    ++st_.window_full;
+  }
+
+  tx_flush();
+  const bool idle = win_.empty() && ntx_ == 0 && !open_frame_ && rte_ring_empty(in_);
+  if (idle)
+    progress_tsc_.store(now, std::memory_order_relaxed);
+  drained_.store(idle, std::memory_order_release);
+  return work;
+}
+
+// --- ingress -------------------------------------------------------------------
+
+ingress::ingress(feeder &f, std::vector<worker *> workers)
+    : f_(f), w_(std::move(workers)), pending_(w_.size()), counts_(w_.size(), 0),
+      marks_(2, std::vector<work_item>(w_.size())) {
+  for (auto &p : pending_)
+    p.reserve(512);
+}
+
+bool ingress::push_pending(std::size_t w) {
+  auto &p = pending_[w];
+  if (p.empty())
+    return true;
+  unsigned n = rte_ring_sp_enqueue_burst(w_[w]->in(), reinterpret_cast<void *const *>(p.data()),
+                                         static_cast<unsigned>(p.size()), nullptr);
+  p.erase(p.begin(), p.begin() + n);
+  return p.empty();
+}
+
+unsigned ingress::poll(std::uint64_t) {
+  if (done_)
+    return 0;
+  std::uint32_t min_done = ~0u;
+  for (worker *w : w_)
+    min_done = std::min(min_done, w->rounds_done());
+  if (min_done > 0)
+    f_.release(min_done - 1);
+
+  bool clear = true;
+  for (std::size_t w = 0; w < w_.size(); ++w)
+    clear = push_pending(w) && clear;
+  if (!clear)
+    return 0;
+  const round_batch *b = f_.ready(round_);
+  if (b == nullptr)
+    return 0;
+
+  unsigned work = 0;
+  if (!markers_) {
+    const std::size_t end = std::min(b->pages.size(), pos_ + 256);
+    for (; pos_ < end; ++pos_, ++work) {
+      const work_item *it = &b->pages[pos_];
+      std::uint32_t w = shard(it->page.key, w_.size());
+      pending_[w].push_back(const_cast<work_item *>(it));
+      ++counts_[w];
+    }
+    if (pos_ == b->pages.size()) {
+      for (std::size_t w = 0; w < w_.size(); ++w) {
+        work_item &m = marks_[round_ % 2][w];
+        m = work_item{page_in{{0, 0}, nullptr}, round_, counts_[w], b->last};
+        pending_[w].push_back(&m);
+        counts_[w] = 0;
+      }
+      markers_ = true;
+    }
+  }
+  clear = true;
+  for (std::size_t w = 0; w < w_.size(); ++w)
+    clear = push_pending(w) && clear;
+  if (markers_ && clear) {
+    if (b->last) {
+      done_ = true;
+    } else {
+      ++round_;
+      pos_ = 0;
+      markers_ = false;
+    }
+  }
+  return work + 1;
+}
+
+// --- ack reception ---------------------------------------------------------------
+
+ack_rx::ack_rx(std::uint16_t port, const options &o, std::vector<worker *> workers)
+    : port_(port), o_(o), w_(std::move(workers)) {}
+
+unsigned ack_rx::poll(std::uint64_t) {
+  rte_mbuf *m[kBurst];
+  const unsigned n = rte_eth_rx_burst(port_, 0, m, kBurst);
+  for (unsigned i = 0; i < n; ++i) {
+    ++st_.frames;
+    rx_view v;
+    rx_drop why;
+    wire::frame_header h;
+    if (!parse_envelope(m[i], o_.udp_port, o_.check_peer ? o_.dst_ip : 0, v, why)) {
+      ++st_.drops[static_cast<std::size_t>(why)];
+    } else if (wire::parse_frame_header({v.payload, v.len}, h) != error::ok) {
+      ++st_.not_hde;
+    } else if (h.type != static_cast<std::uint8_t>(wire::frame_type::ack)) {
+      ++st_.not_hde;  // our own data frames seen on a shared medium, or control frames
+    } else if (h.stream >= w_.size()) {
+      ++st_.bad_stream;
+    } else if (rte_ring_sp_enqueue(w_[h.stream]->acks(), m[i]) != 0) {
+      ++st_.ring_full;
+    } else {
+      ++st_.acks;
+      continue;  // the worker frees it
+    }
+    rte_pktmbuf_free(m[i]);
+  }
+  return n;
+}
+
+}  // namespace hde::dp

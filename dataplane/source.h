@@ -1,0 +1,128 @@
+// source.h — the source gateway's tasks:
+//   ingress  takes rounds from the feeder and shards their pages to the
+//            worker rings by (vm, gfn), then an end-of-round marker to each;
+//   ack_rx   polls the port for ACK frames and passes each to the ring of
+//            the worker that owns the stream;
+//   worker   (one per worker lcore, one stream each) applies acks, resends
+//            frames whose ack is overdue, runs the encoding ladder over its
+//            pages, and transmits the frames it seals.
+// Workers share nothing: each owns its encoder, baseline cache, send window
+// and TX queue; the only links are single-producer/single-consumer rings.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <rte_ethdev.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <vector>
+
+#include "engine/encoder.h"
+#include "feeder.h"
+#include "lcore.h"
+#include "options.h"
+#include "packet.h"
+#include "window.h"
+
+namespace hde::dp {
+
+struct alignas(64) worker_stats {
+  std::uint64_t frames_sent = 0;
+  std::uint64_t retransmits = 0;
+  std::uint64_t acks = 0;
+  std::uint64_t frames_acked = 0;
+  std::uint64_t tx_full = 0;       // TX queue full: left in the window, resent on timeout
+  std::uint64_t bad_acks = 0;      // ACK frames that did not parse
+  std::uint64_t window_full = 0;   // polls that could not encode: window full
+};
+
+class worker final : public task, private frame_output {
+public:
+  worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint16_t txq, rte_mempool *pool,
+         const endpoint_pair &ep, std::uint32_t epoch);
+  ~worker() override;
+  unsigned poll(std::uint64_t now) override;
+  const char *name() const override { return "worker"; }
+
+  rte_ring *in() const { return in_; }
+  rte_ring *acks() const { return acks_; }
+  // Rounds whose marker this worker has encoded.
+  std::uint32_t rounds_done() const { return rounds_done_.load(std::memory_order_acquire); }
+  // Every frame sent so far has been acknowledged.
+  bool drained() const { return drained_.load(std::memory_order_acquire); }
+  std::uint64_t last_progress_tsc() const { return progress_tsc_.load(std::memory_order_relaxed); }
+  const encoder_stats &enc_stats() const { return enc_->stats(); }
+  const worker_stats &stats() const { return st_; }
+  std::uint16_t id() const { return id_; }
+
+private:
+  bytes_buf acquire() override;
+  void commit(bytes_buf frame, std::size_t len) override;
+  void apply_ack(rte_mbuf *m);
+  void tx_flush();
+  void tx_push(rte_mbuf *m);
+
+  std::uint16_t id_, port_, txq_;
+  rte_mempool *pool_;
+  endpoint_pair ep_;
+  rte_ring *in_ = nullptr, *acks_ = nullptr;
+  std::unique_ptr<encoder> enc_;
+  send_window<rte_mbuf *> win_;
+  std::uint32_t reserve_;          // window slots one burst may need
+  std::uint64_t rto_tsc_, tick_tsc_, last_tick_ = 0, now_ = 0;
+  rte_mbuf *cur_ = nullptr;        // frame being written by the encoder
+  static constexpr unsigned kTxBuf = 256;
+  rte_mbuf *tx_[kTxBuf];
+  unsigned ntx_ = 0;
+  bool open_frame_ = false;        // encoded since the last flush
+  std::atomic<std::uint32_t> rounds_done_{0};
+  std::atomic<bool> drained_{true};
+  std::atomic<std::uint64_t> progress_tsc_{0};
+  worker_stats st_;
+};
+
+class ingress final : public task {
+public:
+  ingress(feeder &f, std::vector<worker *> workers);
+  unsigned poll(std::uint64_t now) override;
+  const char *name() const override { return "ingress"; }
+  bool all_pushed() const { return done_; }
+  std::uint32_t rounds_pushed() const { return round_; }
+
+private:
+  bool push_pending(std::size_t w);
+  feeder &f_;
+  std::vector<worker *> w_;
+  std::uint32_t round_ = 0;    // round being pushed
+  std::size_t pos_ = 0;        // next page of that round
+  bool markers_ = false;       // pages done, markers pushed?
+  bool done_ = false;
+  std::vector<std::vector<work_item *>> pending_;  // per worker, staged for enqueue
+  std::vector<std::uint64_t> counts_;              // pages per worker this round
+  std::vector<std::vector<work_item>> marks_;      // [round % 2][worker]
+};
+
+struct alignas(64) ack_rx_stats {
+  std::uint64_t frames = 0;
+  std::uint64_t acks = 0;
+  std::uint64_t ring_full = 0;
+  std::uint64_t not_hde = 0;       // bad magic/version/crc/length
+  std::uint64_t bad_stream = 0;
+  std::uint64_t drops[kRxDropCount] = {};
+};
+
+class ack_rx final : public task {
+public:
+  ack_rx(std::uint16_t port, const options &o, std::vector<worker *> workers);
+  unsigned poll(std::uint64_t now) override;
+  const char *name() const override { return "ack-rx"; }
+  const ack_rx_stats &stats() const { return st_; }
+
+private:
+  std::uint16_t port_;
+  const options &o_;
+  std::vector<worker *> w_;
+  ack_rx_stats st_;
+};
+
+}  // namespace hde::dp
