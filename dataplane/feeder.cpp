@@ -11,7 +11,44 @@ bool feeder::open(const std::vector<std::string> &paths, std::string &err) {
   return tr_ != nullptr;
 }
 
-void feeder::start() { th_ = std::thread([this] { run(); }); }
+void feeder::start() {
+  if (!preloaded_)
+    th_ = std::thread([this] { run(); });
+}
+
+bool feeder::preload(std::string &err) {
+  batches_.resize(tr_->snapshot_count());
+  images_.resize(tr_->snapshot_count());
+  const std::byte *prev = nullptr;
+  for (std::size_t i = 0; i < tr_->snapshot_count(); ++i)
+    if (!load_round(i, prev, err))
+      return false;
+  preloaded_ = true;
+  published_.store(static_cast<int>(tr_->snapshot_count()) - 1, std::memory_order_release);
+  return true;
+}
+
+// Load snapshot i and list the pages its round offers (prev: image i-1).
+bool feeder::load_round(std::size_t i, const std::byte *&prev, std::string &err) {
+  const std::uint64_t npages = tr_->page_count();
+  const std::byte *cur = tr_->load(i, err);
+  if (cur == nullptr)
+    return false;
+  const bool keep = !images_.empty();
+  if (keep) {  // preload: the reader's two buffers are reused, keep a copy
+    images_[i].assign(cur, cur + tr_->ram_bytes());
+    cur = images_[i].data();
+  }
+  round_batch &b = batches_[keep ? i : i % 2];
+  b.index = static_cast<std::uint32_t>(i);
+  b.last = i + 1 == tr_->snapshot_count();
+  b.pages.clear();
+  for (std::uint64_t g = 0; g < npages; ++g)
+    if (prev == nullptr || std::memcmp(prev + g * kPageSize, cur + g * kPageSize, kPageSize) != 0)
+      b.pages.push_back(work_item{page_in{{0, g}, cur + g * kPageSize}, b.index, 0, false});
+  prev = cur;
+  return true;
+}
 
 void feeder::stop() {
   stop_.store(true);
@@ -20,7 +57,9 @@ void feeder::stop() {
 }
 
 const round_batch *feeder::ready(std::uint32_t r) const {
-  return published_.load(std::memory_order_acquire) >= static_cast<int>(r) ? &batches_[r % 2] : nullptr;
+  if (published_.load(std::memory_order_acquire) < static_cast<int>(r))
+    return nullptr;
+  return &batches_[preloaded_ ? r : r % 2];
 }
 
 bool feeder::failed(std::string &err) const {
@@ -31,7 +70,6 @@ bool feeder::failed(std::string &err) const {
 }
 
 void feeder::run() {
-  const std::uint64_t npages = tr_->page_count();
   const std::byte *prev = nullptr;
   for (std::size_t i = 0; i < tr_->snapshot_count(); ++i) {
     // Loading snapshot i overwrites the image of round i-2.
@@ -41,20 +79,11 @@ void feeder::run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     std::string err;
-    const std::byte *cur = tr_->load(i, err);
-    if (cur == nullptr) {
+    if (!load_round(i, prev, err)) {
       err_ = err;
       failed_.store(true, std::memory_order_release);
       return;
     }
-    round_batch &b = batches_[i % 2];
-    b.index = static_cast<std::uint32_t>(i);
-    b.last = i + 1 == tr_->snapshot_count();
-    b.pages.clear();
-    for (std::uint64_t g = 0; g < npages; ++g)
-      if (prev == nullptr || std::memcmp(prev + g * kPageSize, cur + g * kPageSize, kPageSize) != 0)
-        b.pages.push_back(work_item{page_in{{0, g}, cur + g * kPageSize}, b.index, 0, false});
-    prev = cur;
     published_.store(static_cast<int>(i), std::memory_order_release);
   }
 }

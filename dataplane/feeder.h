@@ -36,6 +36,9 @@ class feeder {
 public:
   // Opens the trace (errors are reported by open()).
   bool open(const std::vector<std::string> &paths, std::string &err);
+  // Load every round now, keeping all images in memory (benchmarks: no
+  // loading competes with the data path). Otherwise start() streams them.
+  bool preload(std::string &err);
   void start();
   void stop();
   ~feeder() { stop(); }
@@ -50,8 +53,11 @@ public:
 
 private:
   void run();
+  bool load_round(std::size_t i, const std::byte *&prev, std::string &err);
   std::unique_ptr<trace_reader> tr_;
-  round_batch batches_[2];
+  std::vector<round_batch> batches_ = std::vector<round_batch>(2);
+  std::vector<std::vector<std::byte>> images_;  // preload: every image
+  bool preloaded_ = false;
   std::atomic<int> published_{-1};
   std::atomic<int> released_{-1};
   std::atomic<bool> stop_{false}, failed_{false};

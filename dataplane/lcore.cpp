@@ -3,18 +3,34 @@
 
 #include <rte_cycles.h>
 #include <rte_pause.h>
+#include <time.h>
 
 namespace hde::dp {
 
 std::atomic<bool> g_quit{false};
 
+namespace {
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+}  // namespace
+
 int run_lcore(lcore_plan &plan, const backoff_config &bo) {
+  const double cpu0 = thread_cpu_s();
   std::uint32_t idle = 0;
   while (!g_quit.load(std::memory_order_relaxed)) {
-    const std::uint64_t now = rte_rdtsc();
+    std::uint64_t now = rte_rdtsc();
     unsigned work = 0;
-    for (task *t : plan.tasks)
-      work += t->poll(now);
+    for (task *t : plan.tasks) {
+      const unsigned w = t->poll(now);
+      const std::uint64_t after = rte_rdtsc();
+      if (w != 0)
+        t->busy_tsc += after - now;
+      now = after;
+      work += w;
+    }
     ++plan.stats.loops;
     if (work != 0) {
       idle = 0;
@@ -28,6 +44,7 @@ int run_lcore(lcore_plan &plan, const backoff_config &bo) {
       rte_delay_us_sleep(bo.sleep_us);
     }
   }
+  plan.stats.cpu_s = thread_cpu_s() - cpu0;
   return 0;
 }
 

@@ -16,12 +16,14 @@ public:
   // Do a bounded amount of work; return units done (0 = idle).
   virtual unsigned poll(std::uint64_t now_tsc) = 0;
   virtual const char *name() const = 0;
+  std::uint64_t busy_tsc = 0;  // time in polls that did work (written by the lcore loop)
 };
 
 struct alignas(64) lcore_stats {
   std::uint64_t loops = 0;
   std::uint64_t idle_loops = 0;
   std::uint64_t sleeps = 0;
+  double cpu_s = 0;  // CPU time of the lcore's thread (includes back-off syscalls)
 };
 
 struct lcore_plan {

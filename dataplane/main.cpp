@@ -47,13 +47,18 @@ std::vector<std::string> split_paths(const std::string &s) {
   return out;
 }
 
-bool port_setup(std::uint16_t port, std::uint16_t nrx, std::uint16_t ntx, rte_mempool *pool,
+// Configure and start a port with at least nrx RX queues (every queue the
+// device has, up to 16: net_af_packet with qpairs=N spreads received frames
+// over all N, and each must be polled) and ntx TX queues. nrx is updated.
+bool port_setup(std::uint16_t port, std::uint16_t &nrx, std::uint16_t ntx, rte_mempool *pool,
                 const options &o) {
   rte_eth_dev_info info;
   if (rte_eth_dev_info_get(port, &info) != 0) {
     std::fprintf(stderr, "hde-gateway: port %u: no device info\n", port);
     return false;
   }
+  if (info.max_rx_queues > nrx)
+    nrx = std::min<std::uint16_t>(info.max_rx_queues, std::max<std::uint16_t>(nrx, 16));
   if (nrx > info.max_rx_queues || ntx > info.max_tx_queues) {
     std::fprintf(stderr,
                  "hde-gateway: port %u (%s) has %u RX / %u TX queues, %u / %u needed "
@@ -176,9 +181,10 @@ int main(int argc, char **argv) {
                  "memory: -m MB)\n", nmbufs, data_room, rte_strerror(rte_errno));
     return 1;
   }
-  if (is_src && !port_setup(src_port, 1, nstreams, pool, o))
+  std::uint16_t src_rxq = 1, dst_rxq = o.r == role::loopback ? nstreams : 1;
+  if (is_src && !port_setup(src_port, src_rxq, nstreams, pool, o))
     return 1;
-  if (is_dst && !port_setup(dst_port, o.r == role::loopback ? nstreams : 1, 1, pool, o))
+  if (is_dst && !port_setup(dst_port, dst_rxq, 1, pool, o))
     return 1;
 
   endpoint_pair ep;
@@ -197,7 +203,7 @@ int main(int argc, char **argv) {
   std::unique_ptr<dest_rx> drx;
   if (is_src) {
     std::string err;
-    if (!feed.open(split_paths(o.trace), err)) {
+    if (!feed.open(split_paths(o.trace), err) || (o.preload && !feed.preload(err))) {
       std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
       return 1;
     }
@@ -207,10 +213,10 @@ int main(int argc, char **argv) {
       raw.push_back(workers.back().get());
     }
     ing = std::make_unique<ingress>(feed, raw);
-    acks = std::make_unique<ack_rx>(src_port, o, raw);
+    acks = std::make_unique<ack_rx>(src_port, src_rxq, o, raw);
   }
   if (is_dst)
-    drx = std::make_unique<dest_rx>(o, dst_port, o.r == role::loopback ? nstreams : 1, pool);
+    drx = std::make_unique<dest_rx>(o, dst_port, dst_rxq, pool);
 
   // Place tasks: the main lcore takes ingress, ack reception and the
   // destination; workers go round-robin over the other lcores.
@@ -355,13 +361,23 @@ int main(int argc, char **argv) {
       const auto &e = w->enc_stats();
       const auto &s = w->stats();
       std::printf("  stream %u: %llu pages (zero %llu, ref %llu, delta %llu, page %llu), %llu frames "
-                  "%.2f MB, retransmits %llu, acks %llu, tx-full %llu\n",
+                  "%.2f MB, retransmits %llu, acks %llu, tx-full %llu, loss events %llu, cwnd %.0f, srtt %.0f us\n",
                   w->id(), (unsigned long long)e.pages_in, (unsigned long long)e.rung_pages[0],
                   (unsigned long long)e.rung_pages[1], (unsigned long long)e.rung_pages[2],
                   (unsigned long long)e.rung_pages[3], (unsigned long long)s.frames_sent,
                   e.frame_bytes / 1e6, (unsigned long long)s.retransmits, (unsigned long long)s.acks,
-                  (unsigned long long)s.tx_full);
+                  (unsigned long long)s.tx_full, (unsigned long long)s.loss_events, w->cwnd(), w->srtt_us());
     }
+    std::uint64_t pages = 0, busy = 0;
+    for (auto &w : workers) {
+      pages += w->enc_stats().pages_in;
+      busy += w->busy_tsc;
+    }
+    const double busy_s = double(busy) / hz;
+    std::printf("  workers: %llu pages in %.3f busy lcore-s: %.0f pages/s, %.1f MB/s of input per busy "
+                "worker lcore\n",
+                (unsigned long long)pages, busy_s, busy_s > 0 ? pages / busy_s : 0.0,
+                busy_s > 0 ? pages * 4096.0 / busy_s / 1e6 : 0.0);
     const auto &a = acks->stats();
     std::printf("  ack-rx: %llu frames, %llu acks, %llu not HDE acks, %llu bad stream, %llu ring full\n",
                 (unsigned long long)a.frames, (unsigned long long)a.acks, (unsigned long long)a.not_hde,
@@ -392,11 +408,15 @@ int main(int argc, char **argv) {
     if (d.decode_errors != 0)
       rc = 1;
   }
-  for (const auto &p : plans)
-    std::printf("  lcore %u: %llu loops, %.1f%% idle, %llu sleeps\n", p.lcore_id,
+  for (const auto &p : plans) {
+    std::printf("  lcore %u: %llu loops, %.1f%% idle, %llu sleeps, %.3f s CPU;", p.lcore_id,
                 (unsigned long long)p.stats.loops,
                 p.stats.loops ? 100.0 * p.stats.idle_loops / p.stats.loops : 0.0,
-                (unsigned long long)p.stats.sleeps);
+                (unsigned long long)p.stats.sleeps, p.stats.cpu_s);
+    for (task *t : p.tasks)
+      std::printf(" %s busy %.3f s", t->name(), double(t->busy_tsc) / hz);
+    std::printf("\n");
+  }
   std::printf("---------------------------------------------------------------------------\n");
   std::fflush(stdout);
   workers.clear();

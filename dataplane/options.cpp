@@ -23,6 +23,7 @@ void print_usage(const char *prog) {
       "  --role R             source: send a trace; dest: rebuild images;\n"
       "                       loopback: both in one process over a net_ring pair it creates\n"
       "  --trace DIR|IMG,...  source: trace directory (manifest.json) or raw images, comma-separated\n"
+      "  --preload            source: load the whole trace before sending (benchmarks)\n"
       "  --sink DIR           dest: write DIR/vm-<id>.raw on completion\n"
       "  --exit-on-complete   dest: exit 0 once the last round is complete\n"
       "  --workers N          source: worker lcores, one stream each (default 1)\n"
@@ -36,7 +37,8 @@ void print_usage(const char *prog) {
       "                       (default 198.18.0.1 and 198.18.0.2)\n"
       "  --any-peer           dest: accept frames from any source address\n"
       "  --window N           frames in flight per stream, power of two (default 4096)\n"
-      "  --rto-us N           retransmit timeout (default 20000)\n"
+      "  --rto-us N           minimum retransmit timeout; above it the timeout follows\n"
+      "                       the measured round trip (default 5000)\n"
       "  --idle-sleep-us N    sleep when idle, 0 = busy poll (default 50)\n"
       "  --timeout N          give up after N s without progress (default 60)\n"
       "  --max-vm-mb N        dest: largest VM image (default 16384)\n"
@@ -69,7 +71,7 @@ bool parse_ip(const char *s, std::uint32_t &out) {
 bool parse_options(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_mode, o_codec, o_cache, o_mtu, o_port,
-    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help
+    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -82,7 +84,7 @@ bool parse_options(int argc, char **argv, options &o) {
       {"window", required_argument, nullptr, o_window},   {"rto-us", required_argument, nullptr, o_rto},
       {"idle-sleep-us", required_argument, nullptr, o_idle},
       {"timeout", required_argument, nullptr, o_timeout}, {"max-vm-mb", required_argument, nullptr, o_maxvm},
-      {"quiet", no_argument, nullptr, o_quiet},           {"help", no_argument, nullptr, o_help},
+      {"quiet", no_argument, nullptr, o_quiet},           {"preload", no_argument, nullptr, o_preload},           {"help", no_argument, nullptr, o_help},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -178,6 +180,7 @@ bool parse_options(int argc, char **argv, options &o) {
       o.max_vm_mb = v;
       break;
     case o_quiet: o.quiet = true; break;
+    case o_preload: o.preload = true; break;
     case o_help: print_usage(argv[0]); std::exit(0);
     default:
       std::fprintf(stderr, "hde-gateway: unknown or incomplete option '%s' (see --help)\n",

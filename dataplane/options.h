@@ -14,6 +14,7 @@ struct options {
   role r = role::source;
   // Source: pages come from a trace directory (corpus format) or raw images.
   std::string trace;
+  bool preload = false;            // load the whole trace before sending (benchmarks)
   // Destination: one image file per VM is written here on completion.
   std::string sink;
   bool exit_on_complete = false;
@@ -28,7 +29,7 @@ struct options {
   std::uint32_t dst_ip = 0xC6120002;  // 198.18.0.2
   bool check_peer = true;          // destination: drop frames from other IPs
   std::uint32_t window = 4096;     // frames in flight per stream (power of two)
-  std::uint32_t rto_us = 20000;    // retransmit timeout
+  std::uint32_t rto_us = 5000;     // minimum retransmit timeout (RTT-based above it)
   std::uint32_t idle_sleep_us = 50;  // back-off sleep when idle (0: busy poll)
   std::uint32_t timeout_s = 60;    // give up after this long without progress
   std::size_t max_vm_mb = 16384;   // destination: largest VM image

@@ -2,6 +2,7 @@
 #include "source.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <rte_cycles.h>
 #include <rte_malloc.h>
@@ -56,7 +57,9 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
     rte_exit(EXIT_FAILURE, "hde-gateway: --window %u too small for MTU %zu (need >= %u)\n", o.window,
              o.mtu, reserve_ * 2);
   const double hz = static_cast<double>(rte_get_tsc_hz());
-  rto_tsc_ = static_cast<std::uint64_t>(hz * o.rto_us / 1e6);
+  rto_min_tsc_ = static_cast<std::uint64_t>(hz * o.rto_us / 1e6);
+  rto_tsc_ = 4 * rto_min_tsc_;  // until the first RTT sample
+  ssthresh_ = o.window;
   tick_tsc_ = static_cast<std::uint64_t>(hz / 1000);  // resend scan every 1 ms
   progress_tsc_ = rte_rdtsc();
   now_ = rte_rdtsc();
@@ -78,11 +81,34 @@ bytes_buf worker::acquire() {
 
 void worker::commit(bytes_buf, std::size_t len) {
   write_envelope(cur_, ep_, static_cast<std::uint16_t>(len));
-  rte_mbuf_refcnt_update(cur_, 1);  // one reference for the window, one for TX
-  win_.push(cur_, now_);
-  tx_push(cur_);
+  win_.push(cur_);  // the window owns it; pump() sends it when cwnd allows
   cur_ = nullptr;
-  ++st_.frames_sent;
+}
+
+double worker::srtt_us() const { return srtt_ * 1e6 / static_cast<double>(rte_get_tsc_hz()); }
+
+// Send queued frames while the congestion window has room.
+void worker::pump(std::uint64_t now) {
+  while (win_.unsent() != 0 && win_.in_flight() < static_cast<std::uint32_t>(cwnd_)) {
+    rte_mbuf *m = win_.send_next(now);
+    rte_mbuf_refcnt_update(m, 1);  // one reference for the window, one for TX
+    tx_push(m);
+    ++st_.frames_sent;
+  }
+}
+
+// Frames timed out: multiplicative decrease, at most once per round trip.
+void worker::on_timeout(std::uint32_t resent) {
+  if (resent == 0)
+    return;
+  const std::uint64_t rtt = srtt_ > 0 ? static_cast<std::uint64_t>(srtt_) : rto_tsc_;
+  if (now_ - last_loss_ < rtt)
+    return;
+  last_loss_ = now_;
+  ++st_.loss_events;
+  ssthresh_ = std::max(cwnd_ / 2, 16.0);
+  cwnd_ = ssthresh_;
+  rto_tsc_ = std::min<std::uint64_t>(rto_tsc_ * 2, rte_get_tsc_hz());  // back off
 }
 
 void worker::tx_push(rte_mbuf *m) {
@@ -116,11 +142,29 @@ void worker::apply_ack(rte_mbuf *m) {
   a.cum = h.seq;
   std::memcpy(a.sack, p + wire::kFrameHeaderSize, sizeof a.sack);
   ++st_.acks;
-  std::uint32_t n = win_.ack(a, [](rte_mbuf *f) { rte_pktmbuf_free(f); });
-  if (n != 0) {
-    st_.frames_acked += n;
-    progress_tsc_.store(now_, std::memory_order_relaxed);
+  std::uint64_t sample = 0;
+  std::uint32_t n = win_.ack(a, [&](auto &slot) {
+    if (slot.retransmits == 0 && now_ > slot.sent_tsc)  // Karn: clean samples only
+      sample = now_ - slot.sent_tsc;
+    rte_pktmbuf_free(slot.item);
+  });
+  if (n == 0)
+    return;
+  st_.frames_acked += n;
+  progress_tsc_.store(now_, std::memory_order_relaxed);
+  if (sample != 0) {
+    const double r = static_cast<double>(sample);
+    if (srtt_ == 0) {
+      srtt_ = r;
+      rttvar_ = r / 2;
+    } else {
+      rttvar_ = 0.75 * rttvar_ + 0.25 * std::abs(srtt_ - r);
+      srtt_ = 0.875 * srtt_ + 0.125 * r;
+    }
+    rto_tsc_ = std::max(rto_min_tsc_, static_cast<std::uint64_t>(srtt_ + 4 * rttvar_));
   }
+  const double cap = static_cast<double>(win_.free_slots() + win_.held());
+  cwnd_ = std::min(cap, cwnd_ < ssthresh_ ? cwnd_ + n : cwnd_ + n / cwnd_);
 }
 
 unsigned worker::poll(std::uint64_t now) {
@@ -137,13 +181,15 @@ unsigned worker::poll(std::uint64_t now) {
 
   if (now - last_tick_ >= tick_tsc_) {
     last_tick_ = now;
-    work += win_.expire(now > rto_tsc_ ? now - rto_tsc_ : 0, 64, [&](std::uint64_t, auto &s) {
+    const std::uint32_t resent = win_.expire(now > rto_tsc_ ? now - rto_tsc_ : 0, 64, [&](std::uint64_t, auto &s) {
       rte_mbuf_refcnt_update(s.item, 1);
       tx_push(s.item);
       s.sent_tsc = now;
       ++s.retransmits;
       ++st_.retransmits;
     });
+    on_timeout(resent);
+    work += resent;
   }
 
   if (win_.free_slots() >= reserve_) {
@@ -177,6 +223,7 @@ unsigned worker::poll(std::uint64_t now) {
     ++st_.window_full;
   }
 
+  pump(now);
   tx_flush();
   const bool idle = win_.empty() && ntx_ == 0 && !open_frame_ && rte_ring_empty(in_);
   if (idle)
@@ -258,12 +305,19 @@ unsigned ingress::poll(std::uint64_t) {
 
 // --- ack reception ---------------------------------------------------------------
 
-ack_rx::ack_rx(std::uint16_t port, const options &o, std::vector<worker *> workers)
-    : port_(port), o_(o), w_(std::move(workers)) {}
+ack_rx::ack_rx(std::uint16_t port, std::uint16_t nrxq, const options &o, std::vector<worker *> workers)
+    : port_(port), nrxq_(nrxq), o_(o), w_(std::move(workers)) {}
 
 unsigned ack_rx::poll(std::uint64_t) {
+  unsigned total = 0;
+  for (std::uint16_t q = 0; q < nrxq_; ++q)
+    total += poll_queue(q);
+  return total;
+}
+
+unsigned ack_rx::poll_queue(std::uint16_t q) {
   rte_mbuf *m[kBurst];
-  const unsigned n = rte_eth_rx_burst(port_, 0, m, kBurst);
+  const unsigned n = rte_eth_rx_burst(port_, q, m, kBurst);
   for (unsigned i = 0; i < n; ++i) {
     ++st_.frames;
     rx_view v;

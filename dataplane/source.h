@@ -34,6 +34,7 @@ struct alignas(64) worker_stats {
   std::uint64_t tx_full = 0;       // TX queue full: left in the window, resent on timeout
   std::uint64_t bad_acks = 0;      // ACK frames that did not parse
   std::uint64_t window_full = 0;   // polls that could not encode: window full
+  std::uint64_t loss_events = 0;   // timeouts that cut the congestion window
 };
 
 class worker final : public task, private frame_output {
@@ -54,11 +55,15 @@ public:
   const encoder_stats &enc_stats() const { return enc_->stats(); }
   const worker_stats &stats() const { return st_; }
   std::uint16_t id() const { return id_; }
+  double cwnd() const { return cwnd_; }
+  double srtt_us() const;
 
 private:
   bytes_buf acquire() override;
   void commit(bytes_buf frame, std::size_t len) override;
   void apply_ack(rte_mbuf *m);
+  void on_timeout(std::uint32_t resent);
+  void pump(std::uint64_t now);
   void tx_flush();
   void tx_push(rte_mbuf *m);
 
@@ -69,7 +74,11 @@ private:
   std::unique_ptr<encoder> enc_;
   send_window<rte_mbuf *> win_;
   std::uint32_t reserve_;          // window slots one burst may need
-  std::uint64_t rto_tsc_, tick_tsc_, last_tick_ = 0, now_ = 0;
+  // Congestion control (AIMD with slow start) and RTT-based timeout (RFC 6298).
+  double cwnd_ = 64, ssthresh_;
+  double srtt_ = 0, rttvar_ = 0;
+  std::uint64_t rto_tsc_, rto_min_tsc_, last_loss_ = 0;
+  std::uint64_t tick_tsc_, last_tick_ = 0, now_ = 0;
   rte_mbuf *cur_ = nullptr;        // frame being written by the encoder
   static constexpr unsigned kTxBuf = 256;
   rte_mbuf *tx_[kTxBuf];
@@ -113,13 +122,14 @@ struct alignas(64) ack_rx_stats {
 
 class ack_rx final : public task {
 public:
-  ack_rx(std::uint16_t port, const options &o, std::vector<worker *> workers);
+  ack_rx(std::uint16_t port, std::uint16_t nrxq, const options &o, std::vector<worker *> workers);
   unsigned poll(std::uint64_t now) override;
   const char *name() const override { return "ack-rx"; }
   const ack_rx_stats &stats() const { return st_; }
 
 private:
-  std::uint16_t port_;
+  unsigned poll_queue(std::uint16_t q);
+  std::uint16_t port_, nrxq_;
   const options &o_;
   std::vector<worker *> w_;
   ack_rx_stats st_;

@@ -1,8 +1,9 @@
 // window.h — the two halves of reliable delivery for one stream, kept free
 // of DPDK so they are unit-tested on their own:
-//   send_window<T>  the sender's frames in flight, by sequence number, with
-//                   send time and retransmit count; acked by cumulative ack
-//                   plus a selective-ack bitmap;
+//   send_window<T>  the sender's frames by sequence number: queued (sealed,
+//                   not yet sent: congestion control holds them back) and
+//                   in flight (sent, with send time and retransmit count);
+//                   acked by cumulative ack plus a selective-ack bitmap;
 //   recv_window<T>  the receiver's reorder buffer: frames held until every
 //                   earlier one has arrived, then released in order.
 // T is an opaque handle (an rte_mbuf* in the data plane). Capacity is a power
@@ -37,29 +38,39 @@ public:
       : cap_(capacity_pow2), mask_(capacity_pow2 - 1), slots_(std::make_unique<slot[]>(capacity_pow2)) {}
 
   std::uint64_t base() const { return base_; }  // oldest unacked seq
-  std::uint64_t next() const { return next_; }  // seq of the next frame sent
-  std::uint32_t in_flight() const { return static_cast<std::uint32_t>(next_ - base_); }
-  std::uint32_t free_slots() const { return cap_ - in_flight(); }
+  std::uint64_t sent() const { return sent_; }  // first seq not yet transmitted
+  std::uint64_t next() const { return next_; }  // seq of the next frame queued
+  std::uint32_t held() const { return static_cast<std::uint32_t>(next_ - base_); }
+  std::uint32_t in_flight() const { return static_cast<std::uint32_t>(sent_ - base_); }
+  std::uint32_t unsent() const { return static_cast<std::uint32_t>(next_ - sent_); }
+  std::uint32_t free_slots() const { return cap_ - held(); }
   bool empty() const { return next_ == base_; }
 
-  // Record frame seq = next(). The caller checks free_slots() first.
-  void push(T item, std::uint64_t now) {
-    slot &s = slots_[next_ & mask_];
-    s = slot{item, now, 0, false};
+  // Queue frame seq = next(). The caller checks free_slots() first.
+  void push(T item) {
+    slots_[next_ & mask_] = slot{item, 0, 0, false};
     ++next_;
+  }
+
+  // The next queued frame goes out now; returns it.
+  T send_next(std::uint64_t now) {
+    slot &s = slots_[sent_ & mask_];
+    s.sent_tsc = now;
+    ++sent_;
+    return s.item;
   }
 
   slot &at(std::uint64_t seq) { return slots_[seq & mask_]; }
 
-  // Apply an ack; release(item) is called once for every newly acked frame
+  // Apply an ack; release(slot) is called once for every newly acked frame
   // (in any order). Returns the number released.
   template <typename Release> std::uint32_t ack(const sack_info &a, Release &&release) {
     std::uint32_t n = 0;
-    std::uint64_t cum = a.cum < next_ ? a.cum : next_;
+    std::uint64_t cum = a.cum < sent_ ? a.cum : sent_;
     for (; base_ < cum; ++base_) {
       slot &s = slots_[base_ & mask_];
       if (!s.acked) {
-        release(s.item);
+        release(s);
         ++n;
       }
       s.acked = false;
@@ -69,17 +80,17 @@ public:
       if (((a.sack[i / 64] >> (i % 64)) & 1) == 0)
         continue;
       std::uint64_t seq = cum + 1 + i;
-      if (seq < base_ || seq >= next_)
+      if (seq < base_ || seq >= sent_)
         continue;
       slot &s = slots_[seq & mask_];
       if (!s.acked) {
         s.acked = true;
-        release(s.item);
+        release(s);
         ++n;
       }
     }
     // Slide over a prefix acked selectively.
-    while (base_ < next_ && slots_[base_ & mask_].acked) {
+    while (base_ < sent_ && slots_[base_ & mask_].acked) {
       slots_[base_ & mask_] = slot{};
       ++base_;
     }
@@ -91,7 +102,7 @@ public:
   template <typename Resend> std::uint32_t expire(std::uint64_t older_than, std::uint32_t limit,
                                                   Resend &&resend) {
     std::uint32_t n = 0;
-    for (std::uint64_t seq = base_; seq < next_ && n < limit; ++seq) {
+    for (std::uint64_t seq = base_; seq < sent_ && n < limit; ++seq) {
       slot &s = slots_[seq & mask_];
       if (s.acked || s.sent_tsc >= older_than)
         continue;
@@ -104,7 +115,7 @@ public:
 private:
   std::uint32_t cap_, mask_;
   std::unique_ptr<slot[]> slots_;
-  std::uint64_t base_ = 0, next_ = 0;
+  std::uint64_t base_ = 0, sent_ = 0, next_ = 0;
 };
 
 template <typename T> class recv_window {

@@ -1,6 +1,7 @@
 // hde_capi.cpp — the C ABI (capi/hde.h) over the C++ engine.
 #include "hde.h"
 
+#include <cstring>
 #include <new>
 #include <vector>
 
@@ -76,11 +77,17 @@ __attribute__((visibility("default"))) void hde_encoder_config_init(hde_encoder_
 
 __attribute__((visibility("default"))) hde_encoder *
 hde_encoder_create(const hde_encoder_config *cfg, hde_frame_fn fn, void *user) {
-  if (cfg == nullptr || fn == nullptr || cfg->mode < HDE_MODE_DATACENTER || cfg->mode > HDE_MODE_HYBRID)
+  if (cfg == nullptr || fn == nullptr)
+    return nullptr;
+  // A C caller may store any int in the enum field: read it as an int.
+  int m;
+  static_assert(sizeof m == sizeof cfg->mode);
+  std::memcpy(&m, &cfg->mode, sizeof m);
+  if (m < HDE_MODE_DATACENTER || m > HDE_MODE_HYBRID)
     return nullptr;
   if (cfg->max_frame < wire::kMinFrameSize || cfg->max_frame > wire::kMaxFrameSize)
     return nullptr;
-  encoder_config c = encoder_config::for_mode(static_cast<mode>(cfg->mode));
+  encoder_config c = encoder_config::for_mode(static_cast<mode>(m));
   if (cfg->codec != nullptr) {
     auto spec = parse_codec(cfg->codec);
     if (!spec)
@@ -184,8 +191,9 @@ __attribute__((visibility("default"))) void hde_decoder_get_stats(const hde_deco
 }
 
 __attribute__((visibility("default"))) const char *hde_strerror(int err) {
-  int e = err < 0 ? -err : err;
-  if (e >= static_cast<int>(error::count_))
+  // Unsigned magnitude: -INT_MIN would overflow.
+  const unsigned e = err < 0 ? 0u - static_cast<unsigned>(err) : static_cast<unsigned>(err);
+  if (e >= static_cast<unsigned>(error::count_))
     return "unknown error";
   return to_string(static_cast<error>(e)).data();  // string literals: NUL-terminated
 }
