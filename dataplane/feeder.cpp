@@ -8,6 +8,7 @@ namespace hde::dp {
 
 bool feeder::open(const std::vector<std::string> &paths, std::string &err) {
   tr_ = trace_reader::open(paths, err);
+  rounds_ = tr_ ? tr_->snapshot_count() : 0;
   return tr_ != nullptr;
 }
 
@@ -39,16 +40,36 @@ bool feeder::load_round(std::size_t i, const std::byte *&prev, std::string &err)
     images_[i].assign(cur, cur + tr_->ram_bytes());
     cur = images_[i].data();
   }
-  round_batch &b = batches_[keep ? i : i % 2];
-  b.index = static_cast<std::uint32_t>(i);
-  b.last = i + 1 == tr_->snapshot_count();
+  list_round(keep ? i : i % 2, i, prev, cur, npages, i + 1 == tr_->snapshot_count());
+  prev = cur;
+  return true;
+}
+
+// The pages round i offers: all of cur (bulk round), or those that differ from prev.
+void feeder::list_round(std::size_t slot, std::size_t round, const std::byte *prev, const std::byte *cur,
+                        std::size_t npages, bool last) {
+  round_batch &b = batches_[slot];
+  b.index = static_cast<std::uint32_t>(round);
+  b.last = last;
   b.pages.clear();
   for (std::uint64_t g = 0; g < npages; ++g)
     if (prev == nullptr || std::memcmp(prev + g * kPageSize, cur + g * kPageSize, kPageSize) != 0)
       b.pages.push_back(work_item{page_in{{0, g}, cur + g * kPageSize}, b.index, 0, false});
-  prev = cur;
-  return true;
 }
+
+void feeder::generate(const gen_spec &g) {
+  images_ = generate_trace(g);
+  rounds_ = images_.size();
+  batches_.resize(images_.size());
+  const std::size_t npages = g.mib * 256;
+  for (std::size_t i = 0; i < images_.size(); ++i)
+    list_round(i, i, i == 0 ? nullptr : images_[i - 1].data(), images_[i].data(), npages,
+               i + 1 == images_.size());
+  preloaded_ = true;
+  published_.store(static_cast<int>(images_.size()) - 1, std::memory_order_release);
+}
+
+const std::byte *feeder::last_image() const { return images_.empty() ? nullptr : images_.back().data(); }
 
 void feeder::stop() {
   stop_.store(true);

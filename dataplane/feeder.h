@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/page.h"
+#include "generator.h"
 #include "trace/trace.h"
 
 namespace hde::dp {
@@ -39,12 +40,15 @@ public:
   // Load every round now, keeping all images in memory (benchmarks: no
   // loading competes with the data path). Otherwise start() streams them.
   bool preload(std::string &err);
+  // A synthetic trace instead of a file one (made in memory up front).
+  void generate(const gen_spec &g);
+  // Generated or preloaded traces: the last image (else nullptr).
+  const std::byte *last_image() const;
   void start();
   void stop();
   ~feeder() { stop(); }
 
-  std::size_t rounds() const { return tr_ ? tr_->snapshot_count() : 0; }
-  std::uint64_t ram_bytes() const { return tr_ ? tr_->ram_bytes() : 0; }
+  std::size_t rounds() const { return rounds_; }
   // Round r if the loader has it ready, else nullptr.
   const round_batch *ready(std::uint32_t r) const;
   // All workers are done with round r: its image may be replaced.
@@ -54,6 +58,9 @@ public:
 private:
   void run();
   bool load_round(std::size_t i, const std::byte *&prev, std::string &err);
+  void list_round(std::size_t slot, std::size_t round, const std::byte *prev, const std::byte *cur,
+                  std::size_t npages, bool last);
+  std::size_t rounds_ = 0;
   std::unique_ptr<trace_reader> tr_;
   std::vector<round_batch> batches_ = std::vector<round_batch>(2);
   std::vector<std::vector<std::byte>> images_;  // preload: every image

@@ -19,6 +19,7 @@
 
 #include "dest.h"
 #include "feeder.h"
+#include "generator.h"
 #include "lcore.h"
 #include "options.h"
 #include "source.h"
@@ -203,7 +204,14 @@ int main(int argc, char **argv) {
   std::unique_ptr<dest_rx> drx;
   if (is_src) {
     std::string err;
-    if (!feed.open(split_paths(o.trace), err) || (o.preload && !feed.preload(err))) {
+    if (!o.gen.empty()) {
+      gen_spec g;
+      parse_gen_spec(o.gen, g, err);  // checked by parse_options
+      feed.generate(g);
+      // What the destination must end up holding.
+      std::printf("hde-gateway: synthetic trace %s: final image sha256 %s\n", to_string(g).c_str(),
+                  sha256_hex(feed.last_image(), g.mib << 20).c_str());
+    } else if (!feed.open(split_paths(o.trace), err) || (o.preload && !feed.preload(err))) {
       std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
       return 1;
     }

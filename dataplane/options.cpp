@@ -1,6 +1,8 @@
 // options.cpp — getopt_long parsing of hde-gateway's application options.
 #include "options.h"
 
+#include "generator.h"
+
 #include <arpa/inet.h>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +26,8 @@ void print_usage(const char *prog) {
       "                       loopback: both in one process over a net_ring pair it creates\n"
       "  --trace DIR|IMG,...  source: trace directory (manifest.json) or raw images, comma-separated\n"
       "  --preload            source: load the whole trace before sending (benchmarks)\n"
+      "  --gen SPEC           source: a synthetic trace instead of --trace, e.g.\n"
+      "                       mib=64,rounds=4,dirty=0.08,zero=0.25,dup=0.05,entropy=0.3,seed=1\n"
       "  --sink DIR           dest: write DIR/vm-<id>.raw on completion\n"
       "  --exit-on-complete   dest: exit 0 once the last round is complete\n"
       "  --workers N          source: worker lcores, one stream each (default 1)\n"
@@ -71,7 +75,7 @@ bool parse_ip(const char *s, std::uint32_t &out) {
 bool parse_options(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_mode, o_codec, o_cache, o_mtu, o_port,
-    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload
+    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -84,7 +88,8 @@ bool parse_options(int argc, char **argv, options &o) {
       {"window", required_argument, nullptr, o_window},   {"rto-us", required_argument, nullptr, o_rto},
       {"idle-sleep-us", required_argument, nullptr, o_idle},
       {"timeout", required_argument, nullptr, o_timeout}, {"max-vm-mb", required_argument, nullptr, o_maxvm},
-      {"quiet", no_argument, nullptr, o_quiet},           {"preload", no_argument, nullptr, o_preload},           {"help", no_argument, nullptr, o_help},
+      {"quiet", no_argument, nullptr, o_quiet},           {"preload", no_argument, nullptr, o_preload},
+      {"gen", required_argument, nullptr, o_gen},           {"help", no_argument, nullptr, o_help},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -181,6 +186,16 @@ bool parse_options(int argc, char **argv, options &o) {
       break;
     case o_quiet: o.quiet = true; break;
     case o_preload: o.preload = true; break;
+    case o_gen: {
+      gen_spec g;
+      std::string err;
+      if (!parse_gen_spec(optarg, g, err)) {
+        std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+        return false;
+      }
+      o.gen = optarg;
+      break;
+    }
     case o_help: print_usage(argv[0]); std::exit(0);
     default:
       std::fprintf(stderr, "hde-gateway: unknown or incomplete option '%s' (see --help)\n",
@@ -194,8 +209,9 @@ bool parse_options(int argc, char **argv, options &o) {
     std::fprintf(stderr, "hde-gateway: --role source|dest|loopback is required (see --help)\n");
     return false;
   }
-  if (o.r != role::dest && o.trace.empty()) {
-    std::fprintf(stderr, "hde-gateway: --role %s needs --trace DIR\n", role_name(o.r));
+  if (o.r != role::dest && o.trace.empty() == o.gen.empty()) {
+    std::fprintf(stderr, "hde-gateway: --role %s needs --trace DIR or --gen SPEC (one of them)\n",
+                 role_name(o.r));
     return false;
   }
   if (o.r != role::source && o.sink.empty()) {

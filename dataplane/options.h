@@ -15,6 +15,7 @@ struct options {
   // Source: pages come from a trace directory (corpus format) or raw images.
   std::string trace;
   bool preload = false;            // load the whole trace before sending (benchmarks)
+  std::string gen;                 // synthetic trace spec instead of --trace (generator.h)
   // Destination: one image file per VM is written here on completion.
   std::string sink;
   bool exit_on_complete = false;

@@ -236,7 +236,7 @@ unsigned worker::poll(std::uint64_t now) {
 
 ingress::ingress(feeder &f, std::vector<worker *> workers)
     : f_(f), w_(std::move(workers)), pending_(w_.size()), counts_(w_.size(), 0),
-      marks_(2, std::vector<work_item>(w_.size())) {
+      marks_(f.rounds(), std::vector<work_item>(w_.size())) {
   for (auto &p : pending_)
     p.reserve(512);
 }
@@ -280,7 +280,7 @@ unsigned ingress::poll(std::uint64_t) {
     }
     if (pos_ == b->pages.size()) {
       for (std::size_t w = 0; w < w_.size(); ++w) {
-        work_item &m = marks_[round_ % 2][w];
+        work_item &m = marks_[round_][w];
         m = work_item{page_in{{0, 0}, nullptr}, round_, counts_[w], b->last};
         pending_[w].push_back(&m);
         counts_[w] = 0;

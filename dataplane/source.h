@@ -108,7 +108,9 @@ private:
   bool done_ = false;
   std::vector<std::vector<work_item *>> pending_;  // per worker, staged for enqueue
   std::vector<std::uint64_t> counts_;              // pages per worker this round
-  std::vector<std::vector<work_item>> marks_;      // [round % 2][worker]
+  // Markers live until the worker has read them: one per round and worker
+  // (with a preloaded trace, ingress runs rounds ahead of the workers).
+  std::vector<std::vector<work_item>> marks_;      // [round][worker]
 };
 
 struct alignas(64) ack_rx_stats {

@@ -53,6 +53,44 @@ for w in 1 2; do
   done
 done
 
+# A preloaded trace (ingress runs rounds ahead of the workers) and a
+# synthetic trace (--gen): the gateway prints the image the destination must hold.
+out=$T/pre
+if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --preload --trace "$TRACE" --sink "$out" \
+     --workers 2 --timeout 60 --quiet >"$T/lb.log" 2>&1 && [ "$(got_sha "$out")" = "$WANT" ]; then
+  ok "loopback, --preload, 2 workers: image sha256 matches"
+else
+  bad "loopback --preload"; tail -20 "$T/lb.log"
+fi
+rm -rf "$out"
+out=$T/gen
+if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --gen mib=32,rounds=3,dirty=0.1,seed=7 \
+     --sink "$out" --timeout 60 --quiet >"$T/lb.log" 2>&1 \
+   && gen_want=$(sed -n 's/.*final image sha256 \([0-9a-f]*\).*/\1/p' "$T/lb.log") \
+   && [ -n "$gen_want" ] && [ "$(got_sha "$out")" = "$gen_want" ]; then
+  ok "loopback, synthetic trace (--gen): image sha256 matches the generator's"
+else
+  bad "loopback --gen"; tail -20 "$T/lb.log"
+fi
+rm -rf "$out"
+
+# Bad arguments: a clear message and a non-zero exit, no crash.
+for args in "--role nope" "--role source" "--role dest" "--role source --gen mib=x" \
+            "--role loopback --trace $TRACE --sink $T/x --window 100" "--role source --trace /nonexistent"; do
+  "$GW" $EAL --file-prefix "hdet$$bad" -- $args >"$T/bad.log" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "hde-gateway: " "$T/bad.log"; then
+    ok "bad arguments rejected: $args"
+  else
+    bad "bad arguments: $args (rc $rc)"; cat "$T/bad.log"
+  fi
+done
+if "$GW" --no-such-eal-flag -- --role dest >"$T/bad.log" 2>&1; then
+  bad "bad EAL argument accepted"
+else
+  ok "bad EAL argument rejected"
+fi
+
 # 2 and 3. Two processes over net_af_packet on veth, in network namespaces.
 if [ "$(id -u)" -ne 0 ] || ! ip netns add "$NS_A" 2>/dev/null; then
   echo "ok - two-process tests # SKIP need root and network namespaces (ip netns)"
