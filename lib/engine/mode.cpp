@@ -28,9 +28,14 @@ encoder_config encoder_config::for_mode(mode m) {
   c.m = m;
   switch (m) {
   case mode::datacenter:
-    // Fast links: the cheapest CPU path. Per-page LZ4, XBZRLE deltas.
+    // Fast links: the cheapest CPU path. XBZRLE deltas; records gathered in
+    // 64 KiB batches (LZ4's window) compressed by LZ4 at acceleration 4:
+    // on the dev trace that is both smaller (0.49 vs 0.55 of the XBZRLE
+    // figure) and faster (1.46x vs 1.35x plain LZ4) than per-page LZ4:1.
     c.page_codec = {codec_id::lz4, 1};
-    c.batch = false;
+    c.batch = true;
+    c.batch_codec = {codec_id::lz4, 4};
+    c.batch_bytes = 64 * 1024;
     c.xbzrle_budget = 2048;
     c.try_xor = false;
     break;
