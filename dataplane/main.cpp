@@ -142,8 +142,8 @@ void print_port_stats(std::uint16_t port, const char *label) {
 int main(int argc, char **argv) {
   const int eal = rte_eal_init(argc, argv);
   if (eal < 0) {
-    std::fprintf(stderr, "hde-gateway: EAL initialisation failed: %s (check the EAL arguments before --)\n",
-                 rte_strerror(rte_errno));
+    std::fprintf(stderr, "hde-gateway: EAL initialisation failed%s%s (see the EAL lines above; EAL "
+                 "arguments go before --)\n", rte_errno ? ": " : "", rte_errno ? rte_strerror(rte_errno) : "");
     return 1;
   }
   argc -= eal;
@@ -211,6 +211,7 @@ int main(int argc, char **argv) {
       // What the destination must end up holding.
       std::printf("hde-gateway: synthetic trace %s: final image sha256 %s\n", to_string(g).c_str(),
                   sha256_hex(feed.last_image(), g.mib << 20).c_str());
+      std::fflush(stdout);
     } else if (!feed.open(split_paths(o.trace), err) || (o.preload && !feed.preload(err))) {
       std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
       return 1;
@@ -284,9 +285,12 @@ int main(int argc, char **argv) {
     }
     if (g_stop.load() && !draining) {
       draining = true;
-      if (!is_src)
+      if (is_src)
+        ing->stop();
+      else
         g_quit = true;
       std::printf("hde-gateway: signal: draining in-flight frames\n");
+      std::fflush(stdout);
     }
     if (is_src) {
       bool all_drained = true, all_rounds = ing->all_pushed();
@@ -296,7 +300,7 @@ int main(int argc, char **argv) {
         all_rounds = all_rounds && w->rounds_done() == feed.rounds();
         progress = std::max(progress, w->last_progress_tsc());
       }
-      if ((all_rounds || draining) && all_drained && (o.r == role::source || drx->complete())) {
+      if ((all_rounds || draining) && all_drained && (o.r == role::source || draining || drx->complete())) {
         if (!draining && !o.quiet)
           std::printf("hde-gateway: source: every frame of the last round acknowledged\n");
         g_quit = true;

@@ -96,6 +96,8 @@ public:
   unsigned poll(std::uint64_t now) override;
   const char *name() const override { return "ingress"; }
   bool all_pushed() const { return done_; }
+  // Stop feeding (a signal): what is queued is still sent and acknowledged.
+  void stop() { done_ = true; }
   std::uint32_t rounds_pushed() const { return round_; }
 
 private:

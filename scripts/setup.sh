@@ -17,7 +17,7 @@ PKGS=(
   libcmocka-dev libgtest-dev libgmock-dev  # tests
   libbenchmark-dev                         # micro-benchmarks
   clang libclang-rt-14-dev                 # libFuzzer target
-  iproute2 python3                         # namespaces for e2e tests, scripts
+  iproute2 python3 bc                      # namespaces for e2e tests, scripts
 )
 
 missing=()
