@@ -44,6 +44,8 @@ int run_lcore(lcore_plan &plan, const backoff_config &bo) {
       rte_delay_us_sleep(bo.sleep_us);
     }
   }
+  for (task *t : plan.tasks)
+    t->on_stop();
   plan.stats.cpu_s = thread_cpu_s() - cpu0;
   return 0;
 }

@@ -16,6 +16,8 @@ public:
   // Do a bounded amount of work; return units done (0 = idle).
   virtual unsigned poll(std::uint64_t now_tsc) = 0;
   virtual const char *name() const = 0;
+  // Called on the task's lcore when its loop ends.
+  virtual void on_stop() {}
   std::uint64_t busy_tsc = 0;  // time in polls that did work (written by the lcore loop)
 };
 

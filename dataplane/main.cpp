@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "control_glue.h"
 #include "dest.h"
 #include "feeder.h"
 #include "generator.h"
@@ -197,6 +198,20 @@ int main(int argc, char **argv) {
   ep.dst_port = o.udp_port;
   const std::uint32_t epoch = static_cast<std::uint32_t>(rte_rdtsc() ^ (std::uint64_t(getpid()) << 16)) | 1u;
 
+  // Live configuration, read by workers through RCU, written by the control thread.
+  auto live_ptr = std::make_unique<live_config_store>();
+  live_config_store &live = *live_ptr;
+  if (is_src) {
+    live_config first;
+    first.enc = encoder_config::for_mode(o.m);
+    if (!o.codec.empty())
+      (first.enc.batch ? first.enc.batch_codec : first.enc.page_codec) = *parse_codec(o.codec);
+    if (!live.init(nstreams, first)) {
+      std::fprintf(stderr, "hde-gateway: cannot set up RCU for %u workers\n", nstreams);
+      return 1;
+    }
+  }
+
   feeder feed;
   std::vector<std::unique_ptr<worker>> workers;
   std::unique_ptr<ingress> ing;
@@ -218,7 +233,7 @@ int main(int argc, char **argv) {
     }
     std::vector<worker *> raw;
     for (std::uint16_t i = 0; i < nstreams; ++i) {
-      workers.push_back(std::make_unique<worker>(o, i, src_port, i, pool, ep, epoch));
+      workers.push_back(std::make_unique<worker>(o, i, src_port, i, pool, ep, epoch, &live));
       raw.push_back(workers.back().get());
     }
     ing = std::make_unique<ingress>(feed, raw);
@@ -260,6 +275,39 @@ int main(int argc, char **argv) {
   }
   if (is_src)
     feed.start();
+
+  // Control thread: the control socket (hdectl) and DPDK telemetry.
+  gateway_view view;
+  view.opt = &o;
+  for (auto &w : workers)
+    view.workers.push_back(w.get());
+  view.ing = ing.get();
+  view.acks = acks.get();
+  view.drx = drx.get();
+  view.plans = &plans;
+  view.src_port = src_port;
+  view.dst_port = dst_port;
+  view.live = is_src ? &live : nullptr;
+  view.stop = &g_stop;
+  view.rounds = is_src ? feed.rounds() : 0;
+  view.start_tsc = rte_rdtsc();
+  ctl::registry reg("hde-gateway 0.1.0");
+  ctl::server_config scfg;
+  scfg.path = o.ctl_sock.empty() ? ctl::default_socket_path(rte_eal_get_runtime_dir()) : o.ctl_sock;
+  ctl::server srv(reg, scfg);
+  view.srv = &srv;
+  view.reg = &reg;
+  register_commands(reg, view);
+  register_telemetry(view);
+  {
+    std::string err;
+    if (!srv.start(err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      return 1;
+    }
+    if (!o.quiet)
+      std::printf("hde-gateway: control socket %s\n", srv.path().c_str());
+  }
 
   // Supervisor: completion, failure, timeout, progress, signals.
   int rc = 0;
@@ -362,6 +410,7 @@ int main(int argc, char **argv) {
       rte_eal_remote_launch(lcore_entry, &args[i], plans[i].lcore_id);
   run_lcore(plans[0], bo);
   rte_eal_mp_wait_lcore();
+  srv.stop();
   feed.stop();
 
   // Summary, like testpmd's.
@@ -433,6 +482,7 @@ int main(int argc, char **argv) {
   std::fflush(stdout);
   workers.clear();
   drx.reset();
+  live_ptr.reset();  // its RCU state lives in DPDK memory
   rte_eal_cleanup();
   return rc;
 }

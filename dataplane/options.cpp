@@ -46,7 +46,8 @@ void print_usage(const char *prog) {
       "  --idle-sleep-us N    sleep when idle, 0 = busy poll (default 50)\n"
       "  --timeout N          give up after N s without progress (default 60)\n"
       "  --max-vm-mb N        dest: largest VM image (default 16384)\n"
-      "  --quiet              no progress lines\n",
+      "  --quiet              no progress lines\n"
+      "  --ctl-sock PATH      control socket for hdectl (default <DPDK runtime dir>/hde.sock)\n",
       prog);
 }
 
@@ -75,7 +76,7 @@ bool parse_ip(const char *s, std::uint32_t &out) {
 bool parse_options(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_mode, o_codec, o_cache, o_mtu, o_port,
-    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen
+    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -89,7 +90,7 @@ bool parse_options(int argc, char **argv, options &o) {
       {"idle-sleep-us", required_argument, nullptr, o_idle},
       {"timeout", required_argument, nullptr, o_timeout}, {"max-vm-mb", required_argument, nullptr, o_maxvm},
       {"quiet", no_argument, nullptr, o_quiet},           {"preload", no_argument, nullptr, o_preload},
-      {"gen", required_argument, nullptr, o_gen},           {"help", no_argument, nullptr, o_help},
+      {"gen", required_argument, nullptr, o_gen},         {"ctl-sock", required_argument, nullptr, o_ctl},           {"help", no_argument, nullptr, o_help},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -186,6 +187,7 @@ bool parse_options(int argc, char **argv, options &o) {
       break;
     case o_quiet: o.quiet = true; break;
     case o_preload: o.preload = true; break;
+    case o_ctl: o.ctl_sock = optarg; break;
     case o_gen: {
       gen_spec g;
       std::string err;

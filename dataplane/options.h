@@ -35,6 +35,7 @@ struct options {
   std::uint32_t timeout_s = 60;    // give up after this long without progress
   std::size_t max_vm_mb = 16384;   // destination: largest VM image
   bool quiet = false;
+  std::string ctl_sock;            // control socket; empty: <DPDK runtime dir>/hde.sock
 };
 
 // Parse argv (the part after EAL's). Returns false and prints a clear error.

@@ -34,8 +34,9 @@ rte_ring *make_ring(const char *kind, std::uint16_t id, unsigned size) {
 // --- worker --------------------------------------------------------------------
 
 worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint16_t txq,
-               rte_mempool *pool, const endpoint_pair &ep, std::uint32_t epoch)
-    : id_(id), port_(port), txq_(txq), pool_(pool), ep_(ep), win_(o.window) {
+               rte_mempool *pool, const endpoint_pair &ep, std::uint32_t epoch, live_config_store *live)
+    : id_(id), port_(port), txq_(txq), pool_(pool), ep_(ep), win_(o.window), live_(live),
+      nstreams_(o.workers) {
   in_ = make_ring("in", id, 4096);
   acks_ = make_ring("ack", id, 1024);
   if (in_ == nullptr || acks_ == nullptr)
@@ -64,6 +65,36 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
   progress_tsc_ = rte_rdtsc();
   now_ = rte_rdtsc();
   enc_ = std::make_unique<encoder>(c, static_cast<frame_output &>(*this));  // emits the INIT frame
+  if (live_ != nullptr) {
+    live_->online(id_);
+    config_seen_ = live_->get()->version;
+    apply_config(*live_->get());
+  }
+}
+
+void worker::on_stop() {
+  if (live_ != nullptr)
+    live_->offline(id_);  // a control-thread grace period must not wait for us
+}
+
+// A new live configuration: codecs and batching, pacing, baseline flush.
+void worker::apply_config(const live_config &c) {
+  const encoder_config &cur = enc_->config();
+  if (c.enc.m != cur.m || c.enc.page_codec != cur.page_codec || c.enc.batch != cur.batch ||
+      c.enc.batch_codec != cur.batch_codec || c.enc.batch_bytes != cur.batch_bytes) {
+    enc_->reconfigure(c.enc);
+    open_frame_ = false;
+  }
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  rate_bytes_per_tsc_ = c.link_rate_bps == 0 ? 0 : static_cast<double>(c.link_rate_bps) / 8 / nstreams_ / hz;
+  burst_bytes_ = 64 * 1024;
+  if (c.flush_gen != flush_seen_) {
+    flush_seen_ = c.flush_gen;
+    if (c.flush_vm == ~0u)
+      enc_->baselines().flush();
+    else
+      enc_->baselines().flush_vm(c.flush_vm);
+  }
 }
 
 worker::~worker() {
@@ -87,9 +118,20 @@ void worker::commit(bytes_buf, std::size_t len) {
 
 double worker::srtt_us() const { return srtt_ * 1e6 / static_cast<double>(rte_get_tsc_hz()); }
 
-// Send queued frames while the congestion window has room.
+// Send queued frames while the congestion window has room and, when a link
+// rate is set, while this stream's token bucket has the bytes.
 void worker::pump(std::uint64_t now) {
+  if (rate_bytes_per_tsc_ > 0) {
+    tokens_ = std::min(burst_bytes_, tokens_ + static_cast<double>(now - last_refill_) * rate_bytes_per_tsc_);
+    last_refill_ = now;
+  }
   while (win_.unsent() != 0 && win_.in_flight() < static_cast<std::uint32_t>(cwnd_)) {
+    if (rate_bytes_per_tsc_ > 0) {
+      const double len = win_.at(win_.sent()).item->pkt_len + 24.0;  // + preamble, FCS, gap
+      if (tokens_ < len)
+        break;
+      tokens_ -= len;
+    }
     rte_mbuf *m = win_.send_next(now);
     rte_mbuf_refcnt_update(m, 1);  // one reference for the window, one for TX
     tx_push(m);
@@ -170,6 +212,13 @@ void worker::apply_ack(rte_mbuf *m) {
 unsigned worker::poll(std::uint64_t now) {
   now_ = now;
   unsigned work = 0;
+  if (live_ != nullptr) {
+    const live_config *c = live_->get();
+    if (c->version != config_seen_) {
+      config_seen_ = c->version;
+      apply_config(*c);
+    }
+  }
 
   rte_mbuf *acks[kBurst];
   unsigned n = rte_ring_sc_dequeue_burst(acks_, reinterpret_cast<void **>(acks), kBurst, nullptr);
@@ -229,6 +278,9 @@ unsigned worker::poll(std::uint64_t now) {
   if (idle)
     progress_tsc_.store(now, std::memory_order_relaxed);
   drained_.store(idle, std::memory_order_release);
+  in_flight_.store(win_.in_flight(), std::memory_order_relaxed);
+  if (live_ != nullptr)
+    live_->quiescent(id_);  // no reference to the live config is held past here
   return work;
 }
 

@@ -20,6 +20,7 @@
 #include "engine/encoder.h"
 #include "feeder.h"
 #include "lcore.h"
+#include "live_config.h"
 #include "options.h"
 #include "packet.h"
 #include "window.h"
@@ -40,9 +41,10 @@ struct alignas(64) worker_stats {
 class worker final : public task, private frame_output {
 public:
   worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint16_t txq, rte_mempool *pool,
-         const endpoint_pair &ep, std::uint32_t epoch);
+         const endpoint_pair &ep, std::uint32_t epoch, live_config_store *live);
   ~worker() override;
   unsigned poll(std::uint64_t now) override;
+  void on_stop() override;
   const char *name() const override { return "worker"; }
 
   rte_ring *in() const { return in_; }
@@ -53,6 +55,8 @@ public:
   bool drained() const { return drained_.load(std::memory_order_acquire); }
   std::uint64_t last_progress_tsc() const { return progress_tsc_.load(std::memory_order_relaxed); }
   const encoder_stats &enc_stats() const { return enc_->stats(); }
+  const baseline_stats &cache_stats() const { return enc_->baselines().stats(); }
+  std::uint32_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   const worker_stats &stats() const { return st_; }
   std::uint16_t id() const { return id_; }
   double cwnd() const { return cwnd_; }
@@ -62,6 +66,7 @@ private:
   bytes_buf acquire() override;
   void commit(bytes_buf frame, std::size_t len) override;
   void apply_ack(rte_mbuf *m);
+  void apply_config(const live_config &c);
   void on_timeout(std::uint32_t resent);
   void pump(std::uint64_t now);
   void tx_flush();
@@ -79,6 +84,13 @@ private:
   double srtt_ = 0, rttvar_ = 0;
   std::uint64_t rto_tsc_, rto_min_tsc_, last_loss_ = 0;
   std::uint64_t tick_tsc_, last_tick_ = 0, now_ = 0;
+  // Live configuration (RCU) and pacing to this stream's share of the link.
+  live_config_store *live_;
+  std::uint64_t config_seen_ = 0, flush_seen_ = 0;
+  std::uint32_t nstreams_;
+  double rate_bytes_per_tsc_ = 0, tokens_ = 0, burst_bytes_ = 0;
+  std::uint64_t last_refill_ = 0;
+  std::atomic<std::uint32_t> in_flight_{0};
   rte_mbuf *cur_ = nullptr;        // frame being written by the encoder
   static constexpr unsigned kTxBuf = 256;
   rte_mbuf *tx_[kTxBuf];

@@ -16,6 +16,7 @@ using namespace wire;
 namespace {
 // Record scratch: header + largest fixed body + a codec's worst case.
 constexpr std::size_t kFixedMax = kRecordHeaderSize + 32;
+constexpr std::size_t kMaxBatchBytes = 1u << 20;
 // A frame with less room than this is closed rather than fragmenting into it.
 constexpr std::size_t kMinFragRoom = kRecordHeaderSize + sizeof(frag_body) + 64;
 
@@ -47,6 +48,7 @@ struct encoder::impl {
   std::unique_ptr<std::byte[]> batch_raw, batch_out;
   std::size_t batch_len = 0, batch_cap = 0, batch_out_cap = 0;
   std::array<std::uint64_t, kRungCount> batch_rung_raw{};
+  std::uint64_t batch_pages = 0;  // page records (REF, DELTA, PAGE) in the open batch
   bool stream_fresh = true;  // next stream batch must carry kBatchFlagReset
 
   // Open run of zero pages.
@@ -54,13 +56,18 @@ struct encoder::impl {
   std::uint32_t zr_vm = 0, zr_count = 0;
   std::uint64_t zr_gfn = 0;
 
-  impl(const encoder_config &c, frame_output &o) : cfg(c), out(o), cache(c.cache_bytes) {
+  void clamp_config() {
     cfg.max_frame = std::clamp(cfg.max_frame, kMinFrameSize, kMaxFrameSize);
-    cfg.batch_bytes = std::clamp<std::size_t>(cfg.batch_bytes, 16 * 1024, 1u << 20);
+    cfg.batch_bytes = std::clamp<std::size_t>(cfg.batch_bytes, 16 * 1024, kMaxBatchBytes);
     cfg.xbzrle_budget = std::clamp<std::size_t>(cfg.xbzrle_budget, 64, kPageSize - 64);
+  }
+
+  impl(const encoder_config &c, frame_output &o) : cfg(c), out(o), cache(c.cache_bytes) {
+    clamp_config();
     rec_cap = kFixedMax + codec_bound(kPageSize);
     rec = std::make_unique<std::byte[]>(rec_cap);
-    batch_cap = cfg.batch_bytes + rec_cap;
+    // Sized for the largest batch, so that reconfigure() never allocates.
+    batch_cap = kMaxBatchBytes + rec_cap;
     batch_raw = std::make_unique<std::byte[]>(batch_cap);
     batch_out_cap = kRecordHeaderSize + sizeof(batch_body) + codec_bound(batch_cap);
     batch_out = std::make_unique<std::byte[]>(batch_out_cap);
@@ -148,6 +155,7 @@ struct encoder::impl {
       std::memcpy(batch_raw.get() + batch_len, rec.get(), n);
       batch_len += n;
       batch_rung_raw[static_cast<std::size_t>(r)] += n;
+      batch_pages += r != rung::zero;
       if (batch_len >= cfg.batch_bytes)
         close_batch();
     } else {
@@ -202,6 +210,8 @@ struct encoder::impl {
     put(w, batch_body{static_cast<std::uint8_t>(c.id), flags, 0,
                       static_cast<std::uint32_t>(batch_len)});
     auto ci = static_cast<std::size_t>(c.id);
+    st.codec_pages[ci] += batch_pages;
+    batch_pages = 0;
     st.codec_bytes_in[ci] += batch_len;
     st.codec_bytes_out[ci] += r.value;
     for (std::size_t i = 0; i < kRungCount; ++i) {
@@ -380,5 +390,22 @@ const encoder_stats &encoder::stats() const { return p_->st; }
 baseline_cache &encoder::baselines() { return p_->cache; }
 const encoder_config &encoder::config() const { return p_->cfg; }
 void encoder::set_codec(codec_spec c) { p_->cfg.page_codec = c; }
+
+void encoder::reconfigure(const encoder_config &c) {
+  p_->close_zero_run();
+  p_->close_batch();
+  p_->close_frame();
+  // What the stream already fixed stays: frame size, cache, identity.
+  encoder_config &k = p_->cfg;
+  k.m = c.m;
+  k.page_codec = c.page_codec;
+  k.batch = c.batch;
+  k.batch_codec = c.batch_codec;
+  k.batch_bytes = c.batch_bytes;
+  k.xbzrle_budget = c.xbzrle_budget;
+  k.try_xor = c.try_xor;
+  p_->clamp_config();
+  p_->stream_fresh = true;  // a zstd stream restarts on both sides
+}
 
 }  // namespace hde

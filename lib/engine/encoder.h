@@ -76,6 +76,9 @@ public:
   baseline_cache &baselines();
   const encoder_config &config() const;
   void set_codec(codec_spec page_codec);  // takes effect at the next page
+  // Switch mode, codecs and batching live: closes the open batch and frame
+  // first; allocation-free (buffers are sized for the largest batch).
+  void reconfigure(const encoder_config &c);
 
 private:
   struct impl;

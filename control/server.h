@@ -1,0 +1,58 @@
+// server.h — the control socket: a Unix stream socket served by the control
+// thread (never an lcore). Newline-delimited JSON requests, one reply line
+// each (registry.h). Guards, each with a counter: at most max_clients at
+// once (others get an error and are closed), a request line longer than
+// max_request is refused and the client closed, a client silent for
+// idle_timeout is dropped, a client that disconnects mid-reply is dropped.
+// The socket is created 0660; a second gateway on the same path is refused.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "registry.h"
+
+namespace hde::ctl {
+
+struct server_config {
+  std::string path;
+  unsigned max_clients = 256;
+  std::size_t max_request = 64 * 1024;
+  unsigned idle_timeout_ms = 10000;
+};
+
+struct server_stats {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> rejected_busy{0};   // over max_clients
+  std::atomic<std::uint64_t> oversized{0};
+  std::atomic<std::uint64_t> idle_dropped{0};
+  std::atomic<std::uint64_t> write_failed{0};    // client gone mid-reply
+  std::atomic<std::uint64_t> replies{0};
+};
+
+class server {
+public:
+  server(registry &reg, server_config cfg) : reg_(reg), cfg_(std::move(cfg)) {}
+  ~server() { stop(); }
+  // Bind and start the control thread; false with err on failure.
+  bool start(std::string &err);
+  void stop();
+  const server_stats &stats() const { return st_; }
+  const std::string &path() const { return cfg_.path; }
+
+private:
+  void run();
+  registry &reg_;
+  server_config cfg_;
+  int fd_ = -1;
+  int wake_[2] = {-1, -1};
+  std::thread th_;
+  server_stats st_;
+};
+
+// The default socket path: DIR/hde.sock in the DPDK runtime directory.
+std::string default_socket_path(const std::string &runtime_dir);
+
+}  // namespace hde::ctl

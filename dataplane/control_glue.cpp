@@ -1,0 +1,412 @@
+// control_glue.cpp — control commands and telemetry over the gateway's state.
+#include "control_glue.h"
+
+#include <chrono>
+#include <cctype>
+#include <cstring>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+
+#include "codec/codec.h"
+
+namespace hde::dp {
+
+using ctl::json;
+
+namespace {
+
+gateway_view *g_view = nullptr;  // for telemetry callbacks (C function pointers)
+
+// A copy of a counters struct written by another lcore: word by word with
+// relaxed atomic loads (all fields are 64-bit counters).
+template <typename T> T snap(const T &src) {
+  static_assert(sizeof(T) % 8 == 0);
+  T out;
+  auto *d = reinterpret_cast<std::uint64_t *>(&out);
+  const auto *s = reinterpret_cast<const std::uint64_t *>(&src);
+  for (std::size_t i = 0; i < sizeof(T) / 8; ++i)
+    d[i] = __atomic_load_n(s + i, __ATOMIC_RELAXED);
+  return out;
+}
+
+// "stats reset" keeps the counters as they were and reports differences.
+struct totals {
+  encoder_stats enc{};
+  std::uint64_t frames_sent = 0, retransmits = 0, acks = 0;
+  dest_stats dst{};
+};
+totals g_zero;
+
+totals read_totals(const gateway_view &v) {
+  totals t;
+  for (worker *w : v.workers) {
+    const encoder_stats e = snap(w->enc_stats());
+    const worker_stats s = snap(w->stats());
+    t.enc.pages_in += e.pages_in;
+    for (std::size_t k = 0; k < kRungCount; ++k) {
+      t.enc.rung_pages[k] += e.rung_pages[k];
+      t.enc.rung_bytes[k] += e.rung_bytes[k];
+    }
+    for (std::size_t c = 0; c < kCodecCount; ++c) {
+      t.enc.codec_pages[c] += e.codec_pages[c];
+      t.enc.codec_bytes_in[c] += e.codec_bytes_in[c];
+      t.enc.codec_bytes_out[c] += e.codec_bytes_out[c];
+    }
+    t.enc.frames += e.frames;
+    t.enc.frame_bytes += e.frame_bytes;
+    t.enc.batches += e.batches;
+    t.enc.batch_raw_bytes += e.batch_raw_bytes;
+    t.enc.batch_wire_bytes += e.batch_wire_bytes;
+    t.frames_sent += s.frames_sent;
+    t.retransmits += s.retransmits;
+    t.acks += s.acks;
+  }
+  if (v.drx != nullptr)
+    t.dst = snap(v.drx->stats());
+  return t;
+}
+
+std::uint64_t minus(std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : 0; }
+
+json stats_json(const gateway_view &v) {
+  const totals now = read_totals(v);
+  const totals &z = g_zero;
+  json j;
+  j["role"] = role_name(v.opt->r);
+  if (!v.workers.empty()) {
+    json rungs = json::object();
+    for (std::size_t k = 0; k < kRungCount; ++k)
+      rungs[rung_name(static_cast<rung>(k))] = {
+          {"pages", minus(now.enc.rung_pages[k], z.enc.rung_pages[k])},
+          {"wire_bytes", minus(now.enc.rung_bytes[k], z.enc.rung_bytes[k])}};
+    const std::uint64_t pages = minus(now.enc.pages_in, z.enc.pages_in);
+    const std::uint64_t wire = minus(now.enc.frame_bytes, z.enc.frame_bytes);
+    j["source"] = {{"pages", pages},
+                   {"bytes_in", pages * kPageSize},
+                   {"bytes_out", wire},
+                   {"ratio", pages ? double(wire) / double(pages * kPageSize) : 0.0},
+                   {"frames", minus(now.frames_sent, z.frames_sent)},
+                   {"retransmits", minus(now.retransmits, z.retransmits)},
+                   {"acks", minus(now.acks, z.acks)},
+                   {"rungs", rungs}};
+  }
+  if (v.drx != nullptr) {
+    const dest_stats &d = now.dst;
+    json drops = json::object();
+    for (std::size_t i = 0; i < kRxDropCount; ++i)
+      drops[rx_drop_name[i]] = minus(d.drops[i], z.dst.drops[i]);
+    for (std::size_t i = 1; i < kErrorCount; ++i)
+      if (d.header_errors[i] != 0)
+        drops[std::string(to_string(static_cast<error>(i)))] = minus(d.header_errors[i], z.dst.header_errors[i]);
+    drops["duplicate"] = minus(d.duplicates, z.dst.duplicates);
+    drops["beyond_window"] = minus(d.too_far, z.dst.too_far);
+    drops["decode_error"] = minus(d.decode_errors, z.dst.decode_errors);
+    j["dest"] = {{"frames", minus(d.frames, z.dst.frames)},
+                 {"decoded", minus(d.decoded, z.dst.decoded)},
+                 {"acks", minus(d.acks_sent, z.dst.acks_sent)},
+                 {"complete", v.drx->complete()},
+                 {"drops", drops}};
+  }
+  return j;
+}
+
+json lcores_json(const gateway_view &v) {
+  json rows = json::array();
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  const double up = static_cast<double>(rte_rdtsc() - v.start_tsc);
+  for (const lcore_plan &p : *v.plans) {
+    const lcore_stats s = snap(p.stats);
+    std::string tasks;
+    std::uint64_t busy = 0, pages = 0, frames = 0, rtx = 0;
+    for (const task *t : p.tasks) {
+      if (!tasks.empty())
+        tasks.append(1, ',');
+      tasks.append(t->name());
+      busy += __atomic_load_n(&t->busy_tsc, __ATOMIC_RELAXED);
+    }
+    for (worker *w : v.workers)
+      for (const task *t : p.tasks)
+        if (t == w) {
+          pages += snap(w->enc_stats()).pages_in;
+          const worker_stats ws = snap(w->stats());
+          frames += ws.frames_sent;
+          rtx += ws.retransmits;
+        }
+    rows.push_back({{"lcore", p.lcore_id},
+                    {"role", tasks},
+                    {"load_pct", up > 0 ? 100.0 * double(busy) / up : 0.0},
+                    {"idle_pct", s.loops ? 100.0 * double(s.idle_loops) / double(s.loops) : 0.0},
+                    {"loops", s.loops},
+                    {"sleeps", s.sleeps},
+                    {"busy_s", double(busy) / hz},
+                    {"pages", pages},
+                    {"frames", frames},
+                    {"retransmits", rtx}});
+  }
+  return rows;
+}
+
+json ports_json(const gateway_view &v) {
+  json rows = json::array();
+  auto add = [&](std::uint16_t port, const char *label) {
+    rte_eth_stats s{};
+    rte_eth_stats_get(port, &s);
+    rte_eth_dev_info info{};
+    rte_eth_dev_info_get(port, &info);
+    rows.push_back({{"port", port}, {"side", label}, {"driver", info.driver_name ? info.driver_name : "?"},
+                    {"rx_frames", s.ipackets}, {"rx_bytes", s.ibytes}, {"rx_missed", s.imissed},
+                    {"tx_frames", s.opackets}, {"tx_bytes", s.obytes}, {"tx_errors", s.oerrors}});
+  };
+  if (!v.workers.empty())
+    add(v.src_port, "source");
+  if (v.drx != nullptr && (v.workers.empty() || v.dst_port != v.src_port))
+    add(v.dst_port, "dest");
+  return rows;
+}
+
+json codecs_json(const gateway_view &v) {
+  const totals t = read_totals(v);
+  json rows = json::array();
+  for (std::size_t c = 0; c < kCodecCount; ++c) {
+    if (t.enc.codec_bytes_in[c] == 0)
+      continue;
+    rows.push_back({{"codec", std::string(codec_name(static_cast<codec_id>(c)))},
+                    {"pages", t.enc.codec_pages[c]},
+                    {"bytes_in", t.enc.codec_bytes_in[c]},
+                    {"bytes_out", t.enc.codec_bytes_out[c]},
+                    {"ratio", double(t.enc.codec_bytes_out[c]) / double(t.enc.codec_bytes_in[c])}});
+  }
+  return rows;
+}
+
+json baselines_json(const gateway_view &v) {
+  json rows = json::array();
+  for (worker *w : v.workers) {
+    const baseline_stats b = snap(w->cache_stats());
+    const std::uint64_t lookups = b.key_hits + b.key_misses;
+    rows.push_back({{"stream", w->id()},
+                    {"slots", b.slots},
+                    {"entries", b.entries},
+                    {"bytes", b.entries * kPageSize},
+                    {"hit_rate", lookups ? double(b.key_hits) / double(lookups) : 0.0},
+                    {"dedup_hits", b.content_hits},
+                    {"evictions", b.evictions}});
+  }
+  return rows;
+}
+
+json migrations_json(const gateway_view &v) {
+  json rows = json::array();
+  if (!v.workers.empty()) {
+    std::uint32_t done = ~0u;
+    std::uint64_t pages = 0, in_flight = 0;
+    for (worker *w : v.workers) {
+      done = std::min(done, w->rounds_done());
+      pages += snap(w->enc_stats()).pages_in;
+      in_flight += w->in_flight();
+    }
+    rows.push_back({{"vm", 0},
+                    {"side", "source"},
+                    {"rounds", v.rounds},
+                    {"rounds_encoded", done},
+                    {"pages_sent", pages},
+                    {"frames_in_flight", in_flight},
+                    {"state", done == v.rounds ? "sent" : "sending"}});
+  }
+  if (v.drx != nullptr)
+    rows.push_back({{"vm", 0}, {"side", "dest"}, {"state", v.drx->complete() ? "complete" : "receiving"}});
+  return rows;
+}
+
+// "10g", "100m", "1.5g", "0" (unlimited), in bits per second.
+bool parse_rate(const std::string &s, std::uint64_t &bps) {
+  char *end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || v < 0)
+    return false;
+  std::string unit(end);
+  double mul = 1;
+  if (unit == "k" || unit == "K")
+    mul = 1e3;
+  else if (unit == "m" || unit == "M")
+    mul = 1e6;
+  else if (unit == "g" || unit == "G")
+    mul = 1e9;
+  else if (!unit.empty())
+    return false;
+  bps = static_cast<std::uint64_t>(v * mul);
+  return true;
+}
+
+}  // namespace
+
+void register_commands(ctl::registry &reg, gateway_view &v) {
+  using args = const std::vector<std::string> &;
+  reg.add({"show stats", "show stats", "totals: pages per rung, bytes in/out, ratio, frames, retransmits, drops",
+           0, 0, true, [&v](args, ctl::reply &r) { r.result = stats_json(v); }});
+  reg.add({"show lcores", "show lcores", "per lcore: tasks, loops, idle share, busy time; per worker stream",
+           0, 0, true, [&v](args, ctl::reply &r) { r.result = lcores_json(v); }});
+  reg.add({"show ports", "show ports", "DPDK port counters", 0, 0, true,
+           [&v](args, ctl::reply &r) { r.result = ports_json(v); }});
+  reg.add({"show codecs", "show codecs", "per codec: pages, bytes in/out, ratio", 0, 0, true,
+           [&v](args, ctl::reply &r) { r.result = codecs_json(v); }});
+  reg.add({"show baselines", "show baselines", "per stream: slots, entries, bytes, hit rate, evictions", 0, 0,
+           true, [&v](args, ctl::reply &r) { r.result = baselines_json(v); }});
+  reg.add({"show migrations", "show migrations", "per VM: rounds, pages sent, frames in flight, state", 0, 0,
+           true, [&v](args, ctl::reply &r) { r.result = migrations_json(v); }});
+  reg.add({"show config", "show config", "the live configuration", 0, 0, true, [&v](args, ctl::reply &r) {
+             if (v.live == nullptr) {
+               r.fail("no live configuration on this role");
+               return;
+             }
+             const live_config c = v.live->snapshot();
+             r.result = {{"version", c.version},
+                         {"mode", mode_name(c.enc.m)},
+                         {"batch", c.enc.batch},
+                         {"codec", to_string(c.enc.batch ? c.enc.batch_codec : c.enc.page_codec)},
+                         {"link_rate_bps", c.link_rate_bps}};
+           }});
+  auto need_source = [&v](ctl::reply &r) {
+    if (v.live == nullptr)
+      r.fail("only a source gateway encodes: this one is a destination");
+    return v.live != nullptr;
+  };
+  reg.add({"set mode", "set mode datacenter|internet|hybrid", "switch mode live (codec and batching follow)", 1, 1,
+           true, [&v, need_source](args a, ctl::reply &r) {
+             mode m;
+             if (!parse_mode(a[0], m)) {
+               r.fail("unknown mode '" + a[0] + "' (datacenter, internet, hybrid)");
+               return;
+             }
+             if (!need_source(r))
+               return;
+             v.live->update([&](live_config &c) { c.enc = encoder_config::for_mode(m); });
+             r.result = {{"mode", a[0]}, {"version", v.live->snapshot().version}};
+           }});
+  reg.add({"set codec", "set codec lz4[:N]|zstd[:N]|igzip[:N]|raw", "force the codec of the current mode", 1, 1,
+           true, [&v, need_source](args a, ctl::reply &r) {
+             auto c = parse_codec(a[0]);
+             if (!c) {
+               r.fail("unknown codec '" + a[0] + "' (raw, lz4[:accel], zstd[:1-19], igzip[:0-3])");
+               return;
+             }
+             if (!need_source(r))
+               return;
+             v.live->update([&](live_config &k) { (k.enc.batch ? k.enc.batch_codec : k.enc.page_codec) = *c; });
+             r.result = {{"codec", to_string(*c)}, {"version", v.live->snapshot().version}};
+           }});
+  reg.add({"set link-rate", "set link-rate RATE (bits/s: 0 = unlimited, 100m, 1g, 10g)",
+           "pace all streams together to RATE", 1, 1, true, [&v, need_source](args a, ctl::reply &r) {
+             std::uint64_t bps;
+             if (!parse_rate(a[0], bps)) {
+               r.fail("bad rate '" + a[0] + "' (e.g. 0, 500m, 10g)");
+               return;
+             }
+             if (!need_source(r))
+               return;
+             v.live->update([&](live_config &c) { c.link_rate_bps = bps; });
+             r.result = {{"link_rate_bps", bps}};
+           }});
+  reg.add({"baselines flush", "baselines flush [VM]", "forget baselines (of one VM): later pages go as PAGE", 0, 1,
+           true, [&v, need_source](args a, ctl::reply &r) {
+             std::uint32_t vm = ~0u;
+             if (!a.empty()) {
+               char *end = nullptr;
+               unsigned long x = std::strtoul(a[0].c_str(), &end, 10);
+               if (end == a[0].c_str() || *end != '\0' || x >= 0xFFFFFFFFul) {
+                 r.fail("bad VM id '" + a[0] + "'");
+                 return;
+               }
+               vm = static_cast<std::uint32_t>(x);
+             }
+             if (!need_source(r))
+               return;
+             v.live->update([&](live_config &c) {
+               ++c.flush_gen;
+               c.flush_vm = vm;
+             });
+             r.result = {{"flushed", a.empty() ? "all" : a[0]}};
+           }});
+  reg.add({"stats reset", "stats reset", "count from zero again (show stats, telemetry)", 0, 0, true,
+           [&v](args, ctl::reply &r) {
+             g_zero = read_totals(v);
+             r.result = {{"reset", true}};
+           }});
+  reg.add({"shutdown", "shutdown", "drain in-flight frames and exit, like SIGTERM", 0, 0, true,
+           [&v](args, ctl::reply &r) {
+             v.stop->store(true);
+             r.result = {{"shutdown", "draining"}};
+           }});
+  reg.add({"show control", "show control", "control socket counters", 0, 0, true, [&v](args, ctl::reply &r) {
+             const auto &s = v.srv->stats();
+             const auto &g = v.reg->stats();
+             r.result = {{"clients_accepted", s.accepted.load()}, {"clients_rejected_busy", s.rejected_busy.load()},
+                         {"oversized_requests", s.oversized.load()}, {"idle_dropped", s.idle_dropped.load()},
+                         {"write_failed", s.write_failed.load()},   {"requests", g.requests.load()},
+                         {"malformed", g.bad_json.load()},          {"unknown_command", g.unknown.load()},
+                         {"bad_arguments", g.bad_args.load()},      {"failed", g.failed.load()}};
+           }});
+}
+
+namespace {
+
+// Flatten JSON into a telemetry dict: nested keys joined with '_' (telemetry
+// names take only letters, digits and '_').
+void flatten(rte_tel_data *d, const json &j, const std::string &prefix, int &budget) {
+  for (const auto &[k, x] : j.items()) {
+    if (budget <= 0)
+      return;
+    std::string key = prefix;
+    if (!key.empty())
+      key.append(1, '_');
+    key.append(k);
+    for (char &c : key)
+      if (!std::isalnum(static_cast<unsigned char>(c)))
+        c = '_';
+    if (x.is_object()) {
+      flatten(d, x, key, budget);
+    } else if (x.is_number_unsigned() || x.is_number_integer()) {
+      rte_tel_data_add_dict_u64(d, key.c_str(), x.get<std::uint64_t>());
+      --budget;
+    } else if (x.is_string()) {
+      rte_tel_data_add_dict_string(d, key.c_str(), x.get<std::string>().c_str());
+      --budget;
+    } else if (x.is_boolean()) {
+      rte_tel_data_add_dict_int(d, key.c_str(), x.get<bool>() ? 1 : 0);
+      --budget;
+    }
+  }
+}
+
+int tel_reply(rte_tel_data *d, const json &j) {
+  rte_tel_data_start_dict(d);
+  int budget = RTE_TEL_MAX_DICT_ENTRIES;
+  if (j.is_array()) {
+    for (std::size_t i = 0; i < j.size(); ++i)
+      flatten(d, j[i], std::to_string(i), budget);
+  } else {
+    flatten(d, j, "", budget);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void register_telemetry(gateway_view &v) {
+  g_view = &v;
+  rte_telemetry_register_cmd("/hde/stats",
+                             [](const char *, const char *, rte_tel_data *d) { return tel_reply(d, stats_json(*g_view)); },
+                             "HDE totals: pages per rung, bytes, ratio, frames, retransmits, drops");
+  rte_telemetry_register_cmd("/hde/lcores",
+                             [](const char *, const char *, rte_tel_data *d) { return tel_reply(d, lcores_json(*g_view)); },
+                             "HDE per lcore and per stream counters");
+  rte_telemetry_register_cmd("/hde/baselines",
+                             [](const char *, const char *, rte_tel_data *d) { return tel_reply(d, baselines_json(*g_view)); },
+                             "HDE baseline caches per stream");
+  rte_telemetry_register_cmd("/hde/codecs",
+                             [](const char *, const char *, rte_tel_data *d) { return tel_reply(d, codecs_json(*g_view)); },
+                             "HDE per codec pages and bytes");
+}
+
+}  // namespace hde::dp

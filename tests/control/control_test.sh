@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# control_test.sh — a real gateway driven through hdectl and the DPDK
+# telemetry socket: commands and their JSON, a live mode change that shows
+# on the wire, counters that move, bad clients, shutdown that drains.
+#   control_test.sh PATH/TO/hde-gateway PATH/TO/hdectl
+set -uo pipefail
+GW=$1
+CTL=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+T=$(mktemp -d /tmp/hde-ctl-test.XXXXXX)
+PFX=hdectl$$
+RUN=/var/run/dpdk/$PFX
+[ "$(id -u)" -eq 0 ] || RUN=${XDG_RUNTIME_DIR:-/tmp}/dpdk/$PFX
+SOCK=$RUN/hde.sock
+trap 'kill $GPID 2>/dev/null; rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { echo "ok - $1"; pass=$((pass + 1)); }
+bad() { echo "not ok - $1"; fail=$((fail + 1)); }
+js() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# A long synthetic migration in datacenter mode, paced so it lasts.
+"$GW" --no-huge -m 2048 --no-pci -l 0-1 --log-level=lib.eal:error --file-prefix "$PFX" -- \
+  --role loopback --gen mib=256,rounds=6,dirty=0.3 --sink "$T/out" --mode datacenter --quiet >"$T/gw.log" 2>&1 &
+GPID=$!
+for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.1; done
+[ -S "$SOCK" ] || { echo "no control socket at $SOCK"; cat "$T/gw.log"; exit 1; }
+"$CTL" -s "$SOCK" set link-rate 100m >/dev/null  # make the migration last through the test
+
+out=$("$CTL" -s "$SOCK" --format json version) && [ "$(echo "$out" | js 'd["version"]')" = "hde-gateway 0.1.0" ] \
+  && ok "version" || bad "version: $out"
+n=$("$CTL" -s "$SOCK" --format json list-commands | js 'len(d)')
+[ "${n:-0}" -ge 15 ] && ok "list-commands lists $n commands" || bad "list-commands: $n"
+"$CTL" -s "$SOCK" help set mode | grep -q "usage: set mode" && ok "help set mode" || bad "help set mode"
+for c in "show stats" "show lcores" "show ports" "show codecs" "show baselines" "show migrations" "show config"; do
+  if "$CTL" -s "$SOCK" --format json $c >"$T/c.json" && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/c.json"; then
+    ok "$c (JSON)"
+  else
+    bad "$c"
+  fi
+  "$CTL" -s "$SOCK" $c >/dev/null || bad "$c (text)"
+done
+
+# Counters move.
+p1=$("$CTL" -s "$SOCK" --format json show stats | js 'd["source"]["pages"]')
+sleep 1
+p2=$("$CTL" -s "$SOCK" --format json show stats | js 'd["source"]["pages"]')
+[ "${p2:-0}" -gt "${p1:-0}" ] && ok "pages counter moves ($p1 -> $p2)" || bad "pages did not move ($p1 -> $p2)"
+
+# A mode change takes effect on the wire: zstd batches appear.
+z1=$("$CTL" -s "$SOCK" --format json show codecs | js 'sum(r["bytes_out"] for r in d if r["codec"]=="zstd")')
+"$CTL" -s "$SOCK" set mode internet >/dev/null && ok "set mode internet" || bad "set mode internet"
+sleep 1.5
+z2=$("$CTL" -s "$SOCK" --format json show codecs | js 'sum(r["bytes_out"] for r in d if r["codec"]=="zstd")')
+[ "${z2:-0}" -gt "${z1:-0}" ] && ok "after set mode internet, zstd bytes on the wire grow ($z1 -> $z2)" \
+  || bad "mode change not seen on the wire ($z1 -> $z2)"
+[ "$("$CTL" -s "$SOCK" --format json show config | js 'd["mode"]')" = internet ] && ok "show config: internet" \
+  || bad "show config"
+"$CTL" -s "$SOCK" set codec zstd:3 >/dev/null && ok "set codec zstd:3" || bad "set codec"
+"$CTL" -s "$SOCK" baselines flush >/dev/null && ok "baselines flush" || bad "baselines flush"
+"$CTL" -s "$SOCK" stats reset >/dev/null && ok "stats reset" || bad "stats reset"
+
+# Errors: non-zero exit, message on stderr.
+for args in "nope" "set mode warp" "set mode" "set codec zstd:99" "set link-rate fast" "baselines flush x"; do
+  if "$CTL" -s "$SOCK" $args >/dev/null 2>"$T/err"; then bad "hdectl $args succeeded"
+  elif [ -s "$T/err" ]; then ok "hdectl $args: error exit and message"
+  else bad "hdectl $args: no message"; fi
+done
+"$CTL" -s "$T/none.sock" version 2>/dev/null
+[ $? -eq 2 ] && ok "no gateway: exit 2" || bad "no gateway exit code"
+
+# Watch mode prints repeatedly.
+timeout 2.5 "$CTL" -s "$SOCK" --watch 1 show stats >"$T/watch.txt"
+[ "$(grep -c '^role:' "$T/watch.txt")" -ge 2 ] && ok "show stats --watch 1 repeats" || bad "watch"
+
+# DPDK telemetry: the same figures under /hde/.
+if python3 "$HERE/telemetry.py" "$RUN" /hde/stats >"$T/tel.json" 2>"$T/err" \
+   && python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["/hde/stats"]; assert d["source_pages"] >= 0 and d["role"] == "loopback"' "$T/tel.json"; then
+  ok "telemetry /hde/stats"
+else
+  bad "telemetry /hde/stats"; cat "$T/err" "$T/tel.json"
+fi
+python3 "$HERE/telemetry.py" "$RUN" /hde/lcores >/dev/null && ok "telemetry /hde/lcores" || bad "telemetry /hde/lcores"
+
+# Bad clients: counted, answered or dropped; the gateway keeps forwarding.
+if python3 "$HERE/abuse.py" "$SOCK" >"$T/abuse.txt" 2>&1; then ok "bad clients handled"; else bad "bad clients"; fi
+cat "$T/abuse.txt" | sed 's/^/    /'
+p3=$("$CTL" -s "$SOCK" --format json show stats | js 'd["source"]["pages"]')
+sleep 1
+p4=$("$CTL" -s "$SOCK" --format json show stats | js 'd["source"]["pages"]')
+[ "${p4:-0}" -gt "${p3:-0}" ] && ok "still forwarding after the bad clients ($p3 -> $p4)" || bad "stalled ($p3 -> $p4)"
+
+# A second gateway on the same socket is refused.
+"$GW" --no-huge -m 512 --no-pci -l 0 --log-level=lib.eal:error --file-prefix "${PFX}b" -- \
+  --role loopback --gen mib=1,rounds=0 --sink "$T/o2" --ctl-sock "$SOCK" --timeout 2 >"$T/second.log" 2>&1
+grep -q "in use by another gateway" "$T/second.log" && ok "second gateway on the same socket refused" \
+  || bad "second gateway: $(tail -2 "$T/second.log")"
+
+# Shutdown drains and exits 0.
+"$CTL" -s "$SOCK" shutdown >/dev/null && ok "shutdown accepted" || bad "shutdown"
+wait $GPID
+rc=$?
+sent=$(sed -n 's/.*), \([0-9]*\) frames .*/\1/p' "$T/gw.log" | head -1)
+decoded=$(sed -n 's/.* \([0-9]*\) decoded,.*/\1/p' "$T/gw.log" | head -1)
+if [ $rc -eq 0 ] && [ -n "$sent" ] && [ "$sent" = "$decoded" ]; then
+  ok "shutdown drained ($sent frames sent, $decoded decoded) and exited 0"
+else
+  bad "shutdown: rc $rc, sent $sent, decoded $decoded"; tail -15 "$T/gw.log"
+fi
+[ -S "$SOCK" ] && bad "socket left behind" || ok "socket removed on exit"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
