@@ -219,26 +219,6 @@ json migrations_json(const gateway_view &v) {
   return rows;
 }
 
-// "10g", "100m", "1.5g", "0" (unlimited), in bits per second.
-bool parse_rate(const std::string &s, std::uint64_t &bps) {
-  char *end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || v < 0)
-    return false;
-  std::string unit(end);
-  double mul = 1;
-  if (unit == "k" || unit == "K")
-    mul = 1e3;
-  else if (unit == "m" || unit == "M")
-    mul = 1e6;
-  else if (unit == "g" || unit == "G")
-    mul = 1e9;
-  else if (!unit.empty())
-    return false;
-  bps = static_cast<std::uint64_t>(v * mul);
-  return true;
-}
-
 }  // namespace
 
 void register_commands(ctl::registry &reg, gateway_view &v) {

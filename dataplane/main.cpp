@@ -206,6 +206,7 @@ int main(int argc, char **argv) {
     first.enc = encoder_config::for_mode(o.m);
     if (!o.codec.empty())
       (first.enc.batch ? first.enc.batch_codec : first.enc.page_codec) = *parse_codec(o.codec);
+    first.link_rate_bps = o.link_rate_bps;
     if (!live.init(nstreams, first)) {
       std::fprintf(stderr, "hde-gateway: cannot set up RCU for %u workers\n", nstreams);
       return 1;

@@ -7,8 +7,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <getopt.h>
+#include <string>
+#define TOML_EXCEPTIONS 0   // parse errors as values
+#define TOML_HEADER_ONLY 1  // the shared library is built for exceptions
+#include <toml++/toml.h>
+#include <vector>
 
 namespace hde::dp {
+
+bool parse_argv(int argc, char **argv, options &o);
 
 const char *role_name(role r) {
   switch (r) {
@@ -47,7 +54,10 @@ void print_usage(const char *prog) {
       "  --timeout N          give up after N s without progress (default 60)\n"
       "  --max-vm-mb N        dest: largest VM image (default 16384)\n"
       "  --quiet              no progress lines\n"
-      "  --ctl-sock PATH      control socket for hdectl (default <DPDK runtime dir>/hde.sock)\n",
+      "  --ctl-sock PATH      control socket for hdectl (default <DPDK runtime dir>/hde.sock)\n"
+      "  --link-rate RATE     source: pace to RATE bits/s (0 = unlimited, 500m, 10g)\n"
+      "  --config FILE        settings from a TOML file (keys are these option names with\n"
+      "                       '_' for '-'); options on the command line override it\n",
       prog);
 }
 
@@ -73,10 +83,94 @@ bool parse_ip(const char *s, std::uint32_t &out) {
 
 }  // namespace
 
+bool parse_rate(const std::string &s, std::uint64_t &bps) {
+  char *end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || v < 0)
+    return false;
+  const std::string unit(end);
+  double mul = 1;
+  if (unit == "k" || unit == "K")
+    mul = 1e3;
+  else if (unit == "m" || unit == "M")
+    mul = 1e6;
+  else if (unit == "g" || unit == "G")
+    mul = 1e9;
+  else if (!unit.empty())
+    return false;
+  bps = static_cast<std::uint64_t>(v * mul);
+  return true;
+}
+
+namespace {
+
+// The TOML file as command-line words: key = value -> --key value, true ->
+// --key, false -> nothing. Every value then goes through the same checks.
+bool config_args(const std::string &path, std::vector<std::string> &words) {
+  toml::parse_result res = toml::parse_file(path);
+  if (!res) {
+    const auto &e = res.error();
+    std::fprintf(stderr, "hde-gateway: %s:%u:%u: %s\n", path.c_str(), e.source().begin.line,
+                 e.source().begin.column, std::string(e.description()).c_str());
+    return false;
+  }
+  for (const auto &[k, v] : res.table()) {
+    std::string key(k.str());
+    for (char &c : key)
+      if (c == '_')
+        c = '-';
+    if (key == "config") {
+      std::fprintf(stderr, "hde-gateway: %s: 'config' cannot name another file\n", path.c_str());
+      return false;
+    }
+    if (auto b = v.value<bool>(); b && v.is_boolean()) {
+      if (*b)
+        words.push_back("--" + key);
+    } else if (auto i = v.value<std::int64_t>(); i && v.is_integer()) {
+      words.push_back("--" + key);
+      words.push_back(std::to_string(*i));
+    } else if (auto s = v.value<std::string>(); s && v.is_string()) {
+      words.push_back("--" + key);
+      words.push_back(*s);
+    } else {
+      std::fprintf(stderr, "hde-gateway: %s: '%s' must be a string, an integer or a boolean\n", path.c_str(),
+                   std::string(k.str()).c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 bool parse_options(int argc, char **argv, options &o) {
+  // --config FILE: its settings go first, the command line after (wins).
+  std::vector<std::string> words{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    std::string file;
+    if (a == "--config" && i + 1 < argc)
+      file = argv[i + 1];
+    else if (a.rfind("--config=", 0) == 0)
+      file = a.substr(9);
+    if (!file.empty() && !config_args(file, words))
+      return false;
+  }
+  if (words.size() == 1)
+    return parse_argv(argc, argv, o);
+  for (int i = 1; i < argc; ++i)
+    words.push_back(argv[i]);
+  std::vector<char *> av;
+  for (auto &w : words)
+    av.push_back(w.data());
+  av.push_back(nullptr);
+  return parse_argv(static_cast<int>(words.size()), av.data(), o);
+}
+
+bool parse_argv(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_mode, o_codec, o_cache, o_mtu, o_port,
-    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl
+    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -90,7 +184,8 @@ bool parse_options(int argc, char **argv, options &o) {
       {"idle-sleep-us", required_argument, nullptr, o_idle},
       {"timeout", required_argument, nullptr, o_timeout}, {"max-vm-mb", required_argument, nullptr, o_maxvm},
       {"quiet", no_argument, nullptr, o_quiet},           {"preload", no_argument, nullptr, o_preload},
-      {"gen", required_argument, nullptr, o_gen},         {"ctl-sock", required_argument, nullptr, o_ctl},           {"help", no_argument, nullptr, o_help},
+      {"gen", required_argument, nullptr, o_gen},         {"ctl-sock", required_argument, nullptr, o_ctl},
+      {"link-rate", required_argument, nullptr, o_rate},   {"config", required_argument, nullptr, o_config},           {"help", no_argument, nullptr, o_help},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -188,6 +283,11 @@ bool parse_options(int argc, char **argv, options &o) {
     case o_quiet: o.quiet = true; break;
     case o_preload: o.preload = true; break;
     case o_ctl: o.ctl_sock = optarg; break;
+    case o_rate:
+      if (!parse_rate(optarg, o.link_rate_bps))
+        return bad("--link-rate (e.g. 0, 500m, 10g)", optarg);
+      break;
+    case o_config: break;  // read before the command line (config_args)
     case o_gen: {
       gen_spec g;
       std::string err;

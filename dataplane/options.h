@@ -36,9 +36,15 @@ struct options {
   std::size_t max_vm_mb = 16384;   // destination: largest VM image
   bool quiet = false;
   std::string ctl_sock;            // control socket; empty: <DPDK runtime dir>/hde.sock
+  std::uint64_t link_rate_bps = 0; // pace the source to this rate; 0 = unlimited
 };
 
-// Parse argv (the part after EAL's). Returns false and prints a clear error.
+// "10g", "100m", "1.5g", "0" (unlimited): bits per second.
+bool parse_rate(const std::string &s, std::uint64_t &bps);
+
+// Parse argv (the part after EAL's); with --config FILE, the file's settings
+// first, then the command line over them. Returns false and prints a clear
+// error.
 bool parse_options(int argc, char **argv, options &o);
 void print_usage(const char *prog);
 const char *role_name(role r);

@@ -13,6 +13,7 @@ PKGS=(
   liburcu-dev                              # RCU for shared state
   libxxhash-dev                            # content hash (XXH3-128)
   nlohmann-json3-dev libcli11-dev          # JSON reports, command lines
+  libtomlplusplus-dev                      # gateway configuration file (TOML)
   libssl-dev                               # SHA-256 of images
   libcmocka-dev libgtest-dev libgmock-dev  # tests
   libbenchmark-dev                         # micro-benchmarks

@@ -93,6 +93,30 @@ else
   bad "SIGINT drain (rc $rc, sent '$sent', decoded '$decoded')"; tail -12 "$T/sig.log"
 fi
 
+# A configuration file, with the command line overriding it.
+cat >"$T/gw.toml" <<TOML
+role = "loopback"
+gen = "mib=16,rounds=2,seed=3"
+sink = "$T/cfg"
+workers = 2
+mode = "internet"
+link_rate = "5g"
+quiet = true
+TOML
+if timeout 120 "$GW" $EAL --file-prefix "hdet$$cfg" -- --config "$T/gw.toml" --mode datacenter >"$T/cfg.log" 2>&1 \
+   && cfg_want=$(sed -n 's/.*final image sha256 \([0-9a-f]*\).*/\1/p' "$T/cfg.log") \
+   && [ "$(got_sha "$T/cfg")" = "$cfg_want" ] && grep -q "stream 1:" "$T/cfg.log"; then
+  ok "--config FILE (2 workers from the file, mode from the command line): image matches"
+else
+  bad "--config"; tail -12 "$T/cfg.log"
+fi
+echo 'role = 5x' >"$T/bad.toml"
+if ! "$GW" $EAL --file-prefix "hdet$$cfg" -- --config "$T/bad.toml" >"$T/bad.log" 2>&1 && grep -q "bad.toml:1" "$T/bad.log"; then
+  ok "malformed configuration file: error with file and line"
+else
+  bad "malformed configuration file"; cat "$T/bad.log"
+fi
+
 # Bad arguments: a clear message and a non-zero exit, no crash.
 for args in "--role nope" "--role source" "--role dest" "--role source --gen mib=x" \
             "--role loopback --trace $TRACE --sink $T/x --window 100" "--role source --trace /nonexistent"; do
