@@ -80,9 +80,14 @@ void worker::on_stop() {
 // A new live configuration: codecs and batching, pacing, baseline flush.
 void worker::apply_config(const live_config &c) {
   const encoder_config &cur = enc_->config();
-  if (c.enc.m != cur.m || c.enc.page_codec != cur.page_codec || c.enc.batch != cur.batch ||
-      c.enc.batch_codec != cur.batch_codec || c.enc.batch_bytes != cur.batch_bytes) {
-    enc_->reconfigure(c.enc);
+  encoder_config next = c.enc;
+  // Hybrid: the selector optimises for this stream's share of the link.
+  next.link_bytes_per_s = static_cast<double>(c.link_rate_bps) / 8 / nstreams_;
+  if (next.m != cur.m || (next.m != mode::hybrid && (next.page_codec != cur.page_codec || next.batch != cur.batch ||
+                                                     next.batch_codec != cur.batch_codec ||
+                                                     next.batch_bytes != cur.batch_bytes)) ||
+      next.link_bytes_per_s != cur.link_bytes_per_s) {
+    enc_->reconfigure(next);
     open_frame_ = false;
   }
   const double hz = static_cast<double>(rte_get_tsc_hz());

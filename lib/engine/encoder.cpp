@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include <chrono>
+
 #include "delta/xbzrle.h"
+#include "engine/selector.h"
 #include "page/hash.h"
 #include "page/zero.h"
 #include "wire/format.h"
@@ -51,6 +54,14 @@ struct encoder::impl {
   std::uint64_t batch_pages = 0;  // page records (REF, DELTA, PAGE) in the open batch
   bool stream_fresh = true;  // next stream batch must carry kBatchFlagReset
 
+  // Hybrid mode: the selector, its current arm, and the cost of the open
+  // batch so far (time inside encode() and compression).
+  std::unique_ptr<selector> sel;
+  unsigned arm = 0;
+  double batch_secs = 0;
+  std::chrono::steady_clock::time_point mark;  // start of the untimed stretch inside encode()
+  bool timing = false;                          // inside encode(): time runs
+
   // Open run of zero pages.
   bool zr_open = false;
   std::uint32_t zr_vm = 0, zr_count = 0;
@@ -71,7 +82,22 @@ struct encoder::impl {
     batch_raw = std::make_unique<std::byte[]>(batch_cap);
     batch_out_cap = kRecordHeaderSize + sizeof(batch_body) + codec_bound(batch_cap);
     batch_out = std::make_unique<std::byte[]>(batch_out_cap);
+    if (cfg.m == mode::hybrid)
+      start_selector();
     emit_init();
+  }
+
+  void start_selector() {
+    const auto arms = selector::default_arms();
+    sel = std::make_unique<selector>(arms, 0.05, cfg.stream + 1);
+    use_arm(sel->choose(cfg.link_bytes_per_s));
+  }
+
+  void use_arm(unsigned a) {
+    arm = a;
+    cfg.batch = true;
+    cfg.batch_codec = sel->arm(a).codec;
+    cfg.batch_bytes = sel->arm(a).batch_bytes;
   }
 
   // --- frames -----------------------------------------------------------------
@@ -180,6 +206,7 @@ struct encoder::impl {
   void close_batch() {
     if (batch_len == 0)
       return;
+    const std::uint64_t pages_in_batch = batch_pages;
     std::byte *o = batch_out.get();
     const std::size_t hdr = kRecordHeaderSize + sizeof(batch_body);
     bytes_view src{batch_raw.get(), batch_len};
@@ -223,6 +250,16 @@ struct encoder::impl {
     st.batch_wire_bytes += n;
     batch_len = 0;
     send_record(o, n);
+    if (sel) {  // learn from this batch, pick the next arm
+      if (timing) {  // the work since the last mark belongs to this batch
+        const auto now = std::chrono::steady_clock::now();
+        batch_secs += std::chrono::duration<double>(now - mark).count();
+        mark = now;
+      }
+      sel->report(arm, pages_in_batch, n, batch_secs);
+      batch_secs = 0;
+      use_arm(sel->choose(cfg.link_bytes_per_s));
+    }
   }
 
   void close_zero_run() {
@@ -366,8 +403,20 @@ encoder::encoder(const encoder_config &cfg, frame_output &out)
 encoder::~encoder() = default;
 
 void encoder::encode(const page_in *pages, std::size_t n) {
+  if (!p_->sel) {
+    for (std::size_t i = 0; i < n; ++i)
+      p_->encode_one(pages[i]);
+    return;
+  }
+  // Hybrid: the ladder work counts too. Time runs from here; each batch
+  // closed on the way takes the time up to its close (close_batch moves the
+  // mark), the rest goes to the batch still open.
+  p_->mark = std::chrono::steady_clock::now();
+  p_->timing = true;
   for (std::size_t i = 0; i < n; ++i)
     p_->encode_one(pages[i]);
+  p_->timing = false;
+  p_->batch_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - p_->mark).count();
 }
 
 void encoder::mark_round(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last) {
@@ -404,8 +453,13 @@ void encoder::reconfigure(const encoder_config &c) {
   k.batch_bytes = c.batch_bytes;
   k.xbzrle_budget = c.xbzrle_budget;
   k.try_xor = c.try_xor;
+  k.link_bytes_per_s = c.link_bytes_per_s;
   p_->clamp_config();
   p_->stream_fresh = true;  // a zstd stream restarts on both sides
+  if (k.m == mode::hybrid && !p_->sel)
+    p_->start_selector();
+  else if (k.m != mode::hybrid)
+    p_->sel.reset();
 }
 
 }  // namespace hde

@@ -9,9 +9,11 @@
 // Records go into frames of at most max_frame bytes handed out by a
 // frame_output; a record too big for the room left is split into FRAG pieces.
 //
-// With batching on (internet mode), records are first gathered raw into a
-// batch of up to batch_bytes, which is then compressed as one unit; with
-// zstd the compressor's window also runs on across batches of the stream.
+// With batching on, records are first gathered raw into a batch of up to
+// batch_bytes, which is then compressed as one unit; with zstd the
+// compressor's window also runs on across batches of the stream. In hybrid
+// mode a learning selector (selector.h) picks codec and batch size for each
+// batch from the measured cost of the last ones and the link rate.
 //
 // One encoder per stream, owned by one thread. encode() does not allocate.
 #pragma once
@@ -49,6 +51,7 @@ struct encoder_config {
   std::size_t cache_bytes = 256u << 20;     // baseline cache budget
   std::size_t xbzrle_budget = 2048;         // give up an XBZRLE delta past this
   bool try_xor = true;                      // also try XOR+codec for dense deltas
+  double link_bytes_per_s = 0;              // hybrid: this stream's share of the link (0: unknown)
   std::uint16_t stream = 0;
   std::uint16_t streams = 1;                // streams of this sender, told to the receiver
   std::uint32_t epoch = 1;

@@ -50,11 +50,12 @@ encoder_config encoder_config::for_mode(mode m) {
     c.try_xor = false;
     break;
   case mode::hybrid:
-    // Starting point of the selector; it retunes codec and batching live.
+    // The learning selector (selector.h) picks codec and batch size for
+    // every batch; this is only where it starts.
     c.page_codec = {codec_id::lz4, 1};
     c.batch = true;
-    c.batch_codec = {codec_id::zstd, 1};
-    c.batch_bytes = 128 * 1024;
+    c.batch_codec = {codec_id::lz4, 4};
+    c.batch_bytes = 64 * 1024;
     c.xbzrle_budget = 2048;
     c.try_xor = false;
     break;

@@ -18,6 +18,7 @@ struct options {
   std::string codec;  // empty: the mode's default
   std::size_t cache_mb = 256;
   std::size_t mtu = 1500;
+  double link_mbps = 1000;  // hybrid mode: link rate the selector optimises for
   bool json = false;
   bool reference = false;  // also compute the QEMU-style reference figures
   bool progress = true;

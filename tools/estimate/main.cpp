@@ -20,6 +20,8 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("--mtu", opt.mtu, "link MTU (frames are MTU - 28 bytes of UDP payload)")
       ->capture_default_str()->check(CLI::Range(156, 65535));
+  app.add_option("--link-mbps", opt.link_mbps, "hybrid mode: link rate in Mbit/s the selector optimises for")
+      ->capture_default_str()->check(CLI::Range(0.001, 1e7));
   app.add_flag("--reference", opt.reference,
                "also compute QEMU-style reference figures (XBZRLE, multifd zstd, per-page LZ4)");
   app.add_flag("--json", opt.json, "print one JSON document on stdout");

@@ -158,6 +158,7 @@ bool replay(const options &opt, run_result &out, std::string &err) {
       cfg.page_codec = *c;
   }
   cfg.cache_bytes = opt.cache_mb << 20;
+  cfg.link_bytes_per_s = opt.link_mbps * 1e6 / 8;
   cfg.max_frame = wire::frame_size_for_mtu(opt.mtu);
   out.cfg = cfg;
   out.opt = opt;
