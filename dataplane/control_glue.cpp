@@ -102,6 +102,8 @@ json stats_json(const gateway_view &v) {
     drops["duplicate"] = minus(d.duplicates, z.dst.duplicates);
     drops["beyond_window"] = minus(d.too_far, z.dst.too_far);
     drops["decode_error"] = minus(d.decode_errors, z.dst.decode_errors);
+    drops["stale_epoch"] = minus(d.stale_epoch, z.dst.stale_epoch);
+    drops["bad_stream"] = minus(d.bad_stream, z.dst.bad_stream);
     j["dest"] = {{"frames", minus(d.frames, z.dst.frames)},
                  {"decoded", minus(d.decoded, z.dst.decoded)},
                  {"acks", minus(d.acks_sent, z.dst.acks_sent)},

@@ -102,8 +102,21 @@ void dest_rx::on_frame(rte_mbuf *m, std::uint64_t now) {
     reply_.dst_port = v.src_port;
     have_peer_ = true;
   }
-  auto &sp = streams_[h.stream & 0xff];
+  if (h.stream >= streams_.size()) {
+    ++st_.bad_stream;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  auto &sp = streams_[h.stream];
   if (!sp || sp->epoch != h.epoch) {
+    // A stream (re)starts only at seq 0, with its INIT: anything else with an
+    // unknown epoch is a stale frame of an old sender, not a reason to drop
+    // the state of the current one.
+    if (h.seq != 0) {
+      ++st_.stale_epoch;
+      rte_pktmbuf_free(m);
+      return;
+    }
     if (sp) {  // the source restarted: its old stream is gone
       ++st_.new_epoch;
       sp->win.reset([](rte_mbuf *f) { rte_pktmbuf_free(f); });

@@ -29,7 +29,9 @@ struct alignas(64) dest_stats {
   std::uint64_t acks_sent = 0;
   std::uint64_t ack_alloc_fail = 0;
   std::uint64_t decode_errors = 0;
-  std::uint64_t new_epoch = 0;
+  std::uint64_t new_epoch = 0;     // a source restarted (seq 0 with a new epoch)
+  std::uint64_t stale_epoch = 0;   // frames of an unknown epoch past seq 0: dropped
+  std::uint64_t bad_stream = 0;    // stream id out of range
   std::uint64_t drops[kRxDropCount] = {};
   std::uint64_t header_errors[kErrorCount] = {};  // frames rejected by parse_frame_header
 };

@@ -457,7 +457,8 @@ int main(int argc, char **argv) {
     std::printf("  dest pages: zero %llu, ref %llu, delta %llu, page %llu\n",
                 (unsigned long long)dec.rung_pages[0], (unsigned long long)dec.rung_pages[1],
                 (unsigned long long)dec.rung_pages[2], (unsigned long long)dec.rung_pages[3]);
-    std::printf("  dest drops:");
+    std::printf("  dest drops: stale_epoch %llu bad_stream %llu", (unsigned long long)d.stale_epoch,
+                (unsigned long long)d.bad_stream);
     for (std::size_t i = 0; i < kRxDropCount; ++i)
       std::printf(" %s %llu", rx_drop_name[i], (unsigned long long)d.drops[i]);
     for (std::size_t i = 1; i < kErrorCount; ++i)
