@@ -52,6 +52,7 @@ totals read_totals(const gateway_view &v) {
       t.enc.codec_pages[c] += e.codec_pages[c];
       t.enc.codec_bytes_in[c] += e.codec_bytes_in[c];
       t.enc.codec_bytes_out[c] += e.codec_bytes_out[c];
+      t.enc.codec_ns[c] += e.codec_ns[c];
     }
     t.enc.frames += e.frames;
     t.enc.frame_bytes += e.frame_bytes;
@@ -69,10 +70,31 @@ totals read_totals(const gateway_view &v) {
 
 std::uint64_t minus(std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : 0; }
 
+// Rates: against the previous "show stats" (or telemetry read) at least
+// 0.2 s ago, else against the start.
+struct sample {
+  std::uint64_t tsc = 0, pages = 0, bytes_out = 0, frames = 0;
+};
+sample g_last;
+
 json stats_json(const gateway_view &v) {
   const totals now = read_totals(v);
   const totals &z = g_zero;
   json j;
+  const std::uint64_t tsc = rte_rdtsc();
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  if (g_last.tsc == 0)
+    g_last.tsc = v.start_tsc;
+  const double dt = double(tsc - g_last.tsc) / hz;
+  const sample cur{tsc, now.enc.pages_in, now.enc.frame_bytes, now.frames_sent + now.dst.frames};
+  if (dt > 0)
+    j["rates"] = {{"interval_s", dt},
+                  {"pages_per_s", double(minus(cur.pages, g_last.pages)) / dt},
+                  {"input_mb_per_s", double(minus(cur.pages, g_last.pages)) * kPageSize / dt / 1e6},
+                  {"wire_mbit_per_s", double(minus(cur.bytes_out, g_last.bytes_out)) * 8 / dt / 1e6},
+                  {"frames_per_s", double(minus(cur.frames, g_last.frames)) / dt}};
+  if (dt >= 0.2)
+    g_last = cur;
   j["role"] = role_name(v.opt->r);
   if (!v.workers.empty()) {
     json rungs = json::object();
@@ -177,7 +199,10 @@ json codecs_json(const gateway_view &v) {
                     {"pages", t.enc.codec_pages[c]},
                     {"bytes_in", t.enc.codec_bytes_in[c]},
                     {"bytes_out", t.enc.codec_bytes_out[c]},
-                    {"ratio", double(t.enc.codec_bytes_out[c]) / double(t.enc.codec_bytes_in[c])}});
+                    {"ratio", double(t.enc.codec_bytes_out[c]) / double(t.enc.codec_bytes_in[c])},
+                    // Compression time per page of input (batches: their pages' share).
+                    {"ns_per_page", double(t.enc.codec_ns[c]) /
+                                        (double(t.enc.codec_bytes_in[c]) / double(kPageSize))}});
   }
   return rows;
 }
@@ -202,19 +227,31 @@ json migrations_json(const gateway_view &v) {
   json rows = json::array();
   if (!v.workers.empty()) {
     std::uint32_t done = ~0u;
-    std::uint64_t pages = 0, in_flight = 0;
+    std::uint64_t pages = 0, in_flight = 0, bytes = 0, acked = 0;
     for (worker *w : v.workers) {
       done = std::min(done, w->rounds_done());
-      pages += snap(w->enc_stats()).pages_in;
+      const encoder_stats e = snap(w->enc_stats());
+      pages += e.pages_in;
+      bytes += e.frame_bytes;
       in_flight += w->in_flight();
+      acked += snap(w->stats()).frames_acked;
     }
-    rows.push_back({{"vm", 0},
-                    {"side", "source"},
-                    {"rounds", v.rounds},
-                    {"rounds_encoded", done},
-                    {"pages_sent", pages},
-                    {"frames_in_flight", in_flight},
-                    {"state", done == v.rounds ? "sent" : "sending"}});
+    const double up = double(rte_rdtsc() - v.start_tsc) / double(rte_get_tsc_hz());
+    json row = {{"vm", 0},
+                {"side", "source"},
+                {"rounds", v.rounds},
+                {"rounds_encoded", done},
+                {"pages_sent", pages},
+                {"bytes_sent", bytes},
+                {"frames_acked", acked},
+                {"frames_in_flight", in_flight},
+                {"state", done == v.rounds ? "sent" : "sending"}};
+    // ETA when the pages still to send are known (generated or preloaded trace).
+    if (v.total_pages != 0 && pages > 0 && up > 0) {
+      const double rate = double(pages) / up;
+      row["eta_s"] = double(minus(v.total_pages, pages)) / rate;
+    }
+    rows.push_back(row);
   }
   if (v.drx != nullptr)
     rows.push_back({{"vm", 0}, {"side", "dest"}, {"state", v.drx->complete() ? "complete" : "receiving"}});
@@ -247,7 +284,8 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
                          {"mode", mode_name(c.enc.m)},
                          {"batch", c.enc.batch},
                          {"codec", to_string(c.enc.batch ? c.enc.batch_codec : c.enc.page_codec)},
-                         {"link_rate_bps", c.link_rate_bps}};
+                         {"link_rate_bps", c.link_rate_bps},
+                         {"idle_sleep_us", g_idle_sleep_us.load()}};
            }});
   auto need_source = [&v](ctl::reply &r) {
     if (v.live == nullptr)
@@ -289,6 +327,17 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
                return;
              v.live->update([&](live_config &c) { c.link_rate_bps = bps; });
              r.result = {{"link_rate_bps", bps}};
+           }});
+  reg.add({"set idle-sleep", "set idle-sleep MICROSECONDS (0 = busy polling)",
+           "back-off sleep of idle lcores", 1, 1, true, [](args a, ctl::reply &r) {
+             char *end = nullptr;
+             const unsigned long us = std::strtoul(a[0].c_str(), &end, 10);
+             if (end == a[0].c_str() || *end != '\0' || us > 100000) {
+               r.fail("bad idle sleep '" + a[0] + "' (0..100000 microseconds)");
+               return;
+             }
+             g_idle_sleep_us.store(static_cast<std::uint32_t>(us));
+             r.result = {{"idle_sleep_us", us}};
            }});
   reg.add({"baselines flush", "baselines flush [VM]", "forget baselines (of one VM): later pages go as PAGE", 0, 1,
            true, [&v, need_source](args a, ctl::reply &r) {

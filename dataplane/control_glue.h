@@ -30,6 +30,7 @@ struct gateway_view {
   std::atomic<bool> *stop = nullptr;  // graceful drain, like SIGTERM
   std::size_t rounds = 0;
   std::uint64_t start_tsc = 0;
+  std::uint64_t total_pages = 0;  // pages of all rounds when known up front, else 0
   ctl::server *srv = nullptr;
   ctl::registry *reg = nullptr;
 };

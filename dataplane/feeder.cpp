@@ -69,6 +69,15 @@ void feeder::generate(const gen_spec &g) {
   published_.store(static_cast<int>(images_.size()) - 1, std::memory_order_release);
 }
 
+std::uint64_t feeder::total_pages() const {
+  if (!preloaded_)
+    return 0;
+  std::uint64_t n = 0;
+  for (const auto &b : batches_)
+    n += b.pages.size();
+  return n;
+}
+
 const std::byte *feeder::last_image() const { return images_.empty() ? nullptr : images_.back().data(); }
 
 void feeder::stop() {

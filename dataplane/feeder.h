@@ -42,6 +42,9 @@ public:
   bool preload(std::string &err);
   // A synthetic trace instead of a file one (made in memory up front).
   void generate(const gen_spec &g);
+  // Pages offered over all rounds, when every round is listed up front
+  // (generated or preloaded traces); 0 otherwise.
+  std::uint64_t total_pages() const;
   // Generated or preloaded traces: the last image (else nullptr).
   const std::byte *last_image() const;
   void start();

@@ -8,6 +8,7 @@
 namespace hde::dp {
 
 std::atomic<bool> g_quit{false};
+std::atomic<std::uint32_t> g_idle_sleep_us{50};
 
 namespace {
 double thread_cpu_s() {
@@ -37,11 +38,12 @@ int run_lcore(lcore_plan &plan, const backoff_config &bo) {
       continue;
     }
     ++plan.stats.idle_loops;
-    if (++idle < bo.spin_loops || bo.sleep_us == 0) {
+    const std::uint32_t sleep_us = g_idle_sleep_us.load(std::memory_order_relaxed);
+    if (++idle < bo.spin_loops || sleep_us == 0) {
       rte_pause();
     } else {
       ++plan.stats.sleeps;
-      rte_delay_us_sleep(bo.sleep_us);
+      rte_delay_us_sleep(sleep_us);
     }
   }
   for (task *t : plan.tasks)

@@ -39,8 +39,11 @@ extern std::atomic<bool> g_quit;
 
 struct backoff_config {
   std::uint32_t spin_loops = 64;   // empty loops with rte_pause() before sleeping
-  std::uint32_t sleep_us = 50;     // 0: never sleep (pure polling)
 };
+
+// Sleep of an idle lcore in microseconds (0: pure polling). Set from
+// --idle-sleep-us, changed live by `hdectl set idle-sleep`.
+extern std::atomic<std::uint32_t> g_idle_sleep_us;
 
 // The lcore body: run plan's tasks until g_quit.
 int run_lcore(lcore_plan &plan, const backoff_config &bo);

@@ -261,7 +261,7 @@ int main(int argc, char **argv) {
     plans[lcores.size() > 1 ? 1 + i % (lcores.size() - 1) : 0].tasks.push_back(workers[i].get());
 
   backoff_config bo;
-  bo.sleep_us = o.idle_sleep_us;
+  g_idle_sleep_us.store(o.idle_sleep_us);
   if (!o.quiet) {
     std::printf("hde-gateway: role %s, %u lcore(s), %u stream(s), mode %s, MTU %zu, window %u\n",
                 role_name(o.r), static_cast<unsigned>(lcores.size()), static_cast<unsigned>(nstreams),
@@ -292,6 +292,7 @@ int main(int argc, char **argv) {
   view.stop = &g_stop;
   view.rounds = is_src ? feed.rounds() : 0;
   view.start_tsc = rte_rdtsc();
+  view.total_pages = is_src ? feed.total_pages() : 0;
   ctl::registry reg("hde-gateway 0.1.0");
   ctl::server_config scfg;
   scfg.path = o.ctl_sock.empty() ? ctl::default_socket_path(rte_eal_get_runtime_dir()) : o.ctl_sock;

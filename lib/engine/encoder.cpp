@@ -214,6 +214,7 @@ struct encoder::impl {
     std::uint8_t flags = 0;
     codec_spec c = cfg.batch_codec;
     result<std::size_t> r;
+    const auto c0 = std::chrono::steady_clock::now();
     if (c.id == codec_id::zstd) {
       flags = kBatchFlagStream | (stream_fresh ? kBatchFlagReset : 0);
       if (stream_fresh)
@@ -237,6 +238,8 @@ struct encoder::impl {
     put(w, batch_body{static_cast<std::uint8_t>(c.id), flags, 0,
                       static_cast<std::uint32_t>(batch_len)});
     auto ci = static_cast<std::size_t>(c.id);
+    st.codec_ns[ci] += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - c0).count());
     st.codec_pages[ci] += batch_pages;
     batch_pages = 0;
     st.codec_bytes_in[ci] += batch_len;
@@ -369,7 +372,10 @@ struct encoder::impl {
     std::size_t len = kPageSize;
     if (c.id != codec_id::raw) {
       // Accept the compressed form only when it saves at least 1/16.
+      const auto c0 = std::chrono::steady_clock::now();
       auto r = codecs.compress(c, {data, kPageSize}, {d, kPageSize - kPageSize / 16});
+      st.codec_ns[static_cast<std::size_t>(c.id)] += static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - c0).count());
       if (r.ok()) {
         len = r.value;
         account_codec(c.id, kPageSize, len);

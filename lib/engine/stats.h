@@ -29,6 +29,7 @@ struct alignas(64) encoder_stats {
   std::array<std::uint64_t, kCodecCount> codec_pages{};     // PAGE and DELTA xor by codec
   std::array<std::uint64_t, kCodecCount> codec_bytes_in{};  // bytes given to the codec
   std::array<std::uint64_t, kCodecCount> codec_bytes_out{}; // bytes it produced
+  std::array<std::uint64_t, kCodecCount> codec_ns{};        // time spent compressing
   std::uint64_t delta_xbzrle = 0;    // DELTA records of kind xbzrle
   std::uint64_t delta_xor = 0;       // DELTA records of kind xor_codec
   std::uint64_t delta_rejected = 0;  // a baseline existed but a PAGE was cheaper

@@ -58,9 +58,18 @@ z2=$("$CTL" -s "$SOCK" --format json show codecs | js 'sum(r["bytes_out"] for r 
 "$CTL" -s "$SOCK" set codec zstd:3 >/dev/null && ok "set codec zstd:3" || bad "set codec"
 "$CTL" -s "$SOCK" baselines flush >/dev/null && ok "baselines flush" || bad "baselines flush"
 "$CTL" -s "$SOCK" stats reset >/dev/null && ok "stats reset" || bad "stats reset"
+"$CTL" -s "$SOCK" set idle-sleep 20 >/dev/null && [ "$("$CTL" -s "$SOCK" --format json show config | js 'd["idle_sleep_us"]')" = 20 ] \
+  && ok "set idle-sleep 20" || bad "set idle-sleep"
+r=$("$CTL" -s "$SOCK" --format json show stats | js 'd["rates"]["pages_per_s"] > 0') && [ "$r" = True ] \
+  && ok "show stats has rates" || bad "show stats rates: $r"
+n=$("$CTL" -s "$SOCK" --format json show codecs | js 'all(r["ns_per_page"] > 0 for r in d if r["codec"] != "raw")')
+[ "$n" = True ] && ok "show codecs has ns per page" || bad "show codecs ns_per_page: $n"
+e=$("$CTL" -s "$SOCK" --format json show migrations | js 'd[0]["eta_s"] >= 0')
+[ "$e" = True ] && ok "show migrations has an ETA" || bad "show migrations ETA: $e"
 
 # Errors: non-zero exit, message on stderr.
-for args in "nope" "set mode warp" "set mode" "set codec zstd:99" "set link-rate fast" "baselines flush x"; do
+for args in "nope" "set mode warp" "set mode" "set codec zstd:99" "set link-rate fast" "baselines flush x" \
+            "set idle-sleep -1"; do
   if "$CTL" -s "$SOCK" $args >/dev/null 2>"$T/err"; then bad "hdectl $args succeeded"
   elif [ -s "$T/err" ]; then ok "hdectl $args: error exit and message"
   else bad "hdectl $args: no message"; fi
