@@ -285,6 +285,7 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
                          {"batch", c.enc.batch},
                          {"codec", to_string(c.enc.batch ? c.enc.batch_codec : c.enc.page_codec)},
                          {"link_rate_bps", c.link_rate_bps},
+                         {"cache_mb", c.cache_bytes >> 20},
                          {"idle_sleep_us", g_idle_sleep_us.load()}};
            }});
   auto need_source = [&v](ctl::reply &r) {
@@ -327,6 +328,21 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
                return;
              v.live->update([&](live_config &c) { c.link_rate_bps = bps; });
              r.result = {{"link_rate_bps", bps}};
+           }});
+  reg.add({"set cache-mb", "set cache-mb MIB (baseline cache per stream, 0 = none)",
+           "resize the baseline caches: each worker stalls while it allocates the new one, the "
+           "destination resizes its mirror in step (a new INIT on each stream)",
+           1, 1, false, [&v, need_source](args a, ctl::reply &r) {
+             char *end = nullptr;
+             const unsigned long mb = std::strtoul(a[0].c_str(), &end, 10);
+             if (end == a[0].c_str() || *end != '\0' || mb > (1ul << 20)) {
+               r.fail("bad size '" + a[0] + "' (MiB, 0..1048576)");
+               return;
+             }
+             if (!need_source(r))
+               return;
+             v.live->update([&](live_config &c) { c.cache_bytes = static_cast<std::size_t>(mb) << 20; });
+             r.result = {{"cache_mb", mb}};
            }});
   reg.add({"set idle-sleep", "set idle-sleep MICROSECONDS (0 = busy polling)",
            "back-off sleep of idle lcores", 1, 1, true, [](args a, ctl::reply &r) {

@@ -20,6 +20,7 @@ struct live_config {
   std::uint64_t version = 0;
   encoder_config enc;               // mode, codecs, batching (stream fields unused)
   std::uint64_t link_rate_bps = 0;  // pacing of all streams together; 0 = unlimited
+  std::size_t cache_bytes = 0;      // baseline cache per stream; a change makes workers resize
   std::uint64_t flush_gen = 0;      // bumped by "baselines flush"
   std::uint32_t flush_vm = ~0u;     // the VM to flush, ~0u = all
 };

@@ -207,6 +207,7 @@ int main(int argc, char **argv) {
     if (!o.codec.empty())
       (first.enc.batch ? first.enc.batch_codec : first.enc.page_codec) = *parse_codec(o.codec);
     first.link_rate_bps = o.link_rate_bps;
+    first.cache_bytes = o.cache_mb << 20;
     if (!live.init(nstreams, first)) {
       std::fprintf(stderr, "hde-gateway: cannot set up RCU for %u workers\n", nstreams);
       return 1;

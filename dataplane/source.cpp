@@ -93,6 +93,10 @@ void worker::apply_config(const live_config &c) {
   const double hz = static_cast<double>(rte_get_tsc_hz());
   rate_bytes_per_tsc_ = c.link_rate_bps == 0 ? 0 : static_cast<double>(c.link_rate_bps) / 8 / nstreams_ / hz;
   burst_bytes_ = 64 * 1024;
+  if (c.cache_bytes != enc_->config().cache_bytes) {  // stalls this worker while it allocates
+    enc_->resize_cache(c.cache_bytes);
+    open_frame_ = false;
+  }
   if (c.flush_gen != flush_seen_) {
     flush_seen_ = c.flush_gen;
     if (c.flush_vm == ~0u)

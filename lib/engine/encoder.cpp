@@ -33,7 +33,7 @@ struct encoder::impl {
   encoder_config cfg;
   frame_output &out;
   codec_set codecs;
-  baseline_cache cache;
+  std::unique_ptr<baseline_cache> cache;
   encoder_stats st;
 
   // Open frame.
@@ -73,7 +73,8 @@ struct encoder::impl {
     cfg.xbzrle_budget = std::clamp<std::size_t>(cfg.xbzrle_budget, 64, kPageSize - 64);
   }
 
-  impl(const encoder_config &c, frame_output &o) : cfg(c), out(o), cache(c.cache_bytes) {
+  impl(const encoder_config &c, frame_output &o)
+      : cfg(c), out(o), cache(std::make_unique<baseline_cache>(c.cache_bytes)) {
     clamp_config();
     rec_cap = kFixedMax + codec_bound(kPageSize);
     rec = std::make_unique<std::byte[]>(rec_cap);
@@ -197,7 +198,7 @@ struct encoder::impl {
 
   void emit_init() {
     std::byte *w = begin_record(record_type::init, sizeof(init_body));
-    put(w, init_body{cache.slot_count(), static_cast<std::uint32_t>(kPageSize),
+    put(w, init_body{cache->slot_count(), static_cast<std::uint32_t>(kPageSize),
                      static_cast<std::uint32_t>(kMaxRecordSize), cfg.streams});
     send_record(rec.get(), kRecordHeaderSize + sizeof(init_body));
     close_frame();  // INIT travels alone, as the stream's opening frame
@@ -283,7 +284,7 @@ struct encoder::impl {
 
     // 1 ZERO
     if (is_zero_page(data)) {
-      cache.drop_key(key);
+      cache->drop_key(key);
       ++st.rung_pages[static_cast<std::size_t>(rung::zero)];
       if (zr_open && zr_vm == key.vm && zr_gfn + zr_count == key.gfn && zr_count < 0xFFFFFFFFu) {
         ++zr_count;
@@ -300,8 +301,8 @@ struct encoder::impl {
     const content_hash h = hash_page(data);
 
     // 2 REF
-    if (auto src = cache.find_content(h, data)) {
-      auto fill = cache.fill(key, h, data);
+    if (auto src = cache->find_content(h, data)) {
+      auto fill = cache->fill(key, h, data);
       std::byte *w = begin_record(record_type::ref, sizeof(ref_body));
       put(w, ref_body{key.vm, src->slot, key.gfn, src->gen, fill ? fill->slot : kNoSlot, h.lo});
       ++st.rung_pages[static_cast<std::size_t>(rung::ref)];
@@ -310,7 +311,7 @@ struct encoder::impl {
     }
 
     // 3 DELTA (encoded before fill() overwrites the baseline in place)
-    if (auto base = cache.find_key(key)) {
+    if (auto base = cache->find_key(key)) {
       if (try_delta(key, h, data, *base))
         return;
       ++st.delta_rejected;
@@ -321,7 +322,7 @@ struct encoder::impl {
   }
 
   bool try_delta(page_key key, const content_hash &h, const std::byte *data, slot_ref base) {
-    const std::byte *old = cache.data(base.slot);
+    const std::byte *old = cache->data(base.slot);
     // XBZRLE carries every changed byte: count them first (one vector pass)
     // and skip a delta that cannot fit its budget.
     const bool dense = count_diff_bytes(old, data) > cfg.xbzrle_budget;
@@ -355,7 +356,7 @@ struct encoder::impl {
       return false;
     }
 
-    auto fill = cache.fill(key, h, data);
+    auto fill = cache->fill(key, h, data);
     std::byte *w = begin_record(record_type::delta, sizeof(delta_body) + len);
     put(w, delta_body{key.vm, base.slot, key.gfn, base.gen, fill ? fill->slot : kNoSlot,
                       static_cast<std::uint8_t>(kind), static_cast<std::uint8_t>(dc), 0, 0});
@@ -388,7 +389,7 @@ struct encoder::impl {
       if (!cfg.batch)
         account_codec(codec_id::raw, kPageSize, kPageSize);
     }
-    auto fill = cache.fill(key, h, data);
+    auto fill = cache->fill(key, h, data);
     std::byte *w = begin_record(record_type::page, sizeof(page_body) + len);
     page_body b{key.vm, fill ? fill->slot : kNoSlot, key.gfn, static_cast<std::uint8_t>(c.id), {}};
     put(w, b);
@@ -442,7 +443,18 @@ void encoder::flush() {
 }
 
 const encoder_stats &encoder::stats() const { return p_->st; }
-baseline_cache &encoder::baselines() { return p_->cache; }
+baseline_cache &encoder::baselines() { return *p_->cache; }
+
+void encoder::resize_cache(std::size_t bytes) {
+  p_->close_zero_run();
+  p_->close_batch();
+  p_->close_frame();
+  p_->cfg.cache_bytes = bytes;
+  p_->cache = std::make_unique<baseline_cache>(bytes);
+  // The INIT resets the receiver's mirror (and its zstd stream): ours too.
+  p_->stream_fresh = true;
+  p_->emit_init();
+}
 const encoder_config &encoder::config() const { return p_->cfg; }
 void encoder::set_codec(codec_spec c) { p_->cfg.page_codec = c; }
 

@@ -82,6 +82,10 @@ public:
   // Switch mode, codecs and batching live: closes the open batch and frame
   // first; allocation-free (buffers are sized for the largest batch).
   void reconfigure(const encoder_config &c);
+  // A baseline cache of another size: the old one is dropped and a new INIT
+  // tells the receiver to resize its mirror. Allocates (the caller's lcore
+  // stalls for it): a control action, never per page.
+  void resize_cache(std::size_t bytes);
 
 private:
   struct impl;

@@ -58,6 +58,9 @@ z2=$("$CTL" -s "$SOCK" --format json show codecs | js 'sum(r["bytes_out"] for r 
 "$CTL" -s "$SOCK" set codec zstd:3 >/dev/null && ok "set codec zstd:3" || bad "set codec"
 "$CTL" -s "$SOCK" baselines flush >/dev/null && ok "baselines flush" || bad "baselines flush"
 "$CTL" -s "$SOCK" stats reset >/dev/null && ok "stats reset" || bad "stats reset"
+"$CTL" -s "$SOCK" set cache-mb 64 >/dev/null && sleep 0.5 \
+  && [ "$("$CTL" -s "$SOCK" --format json show baselines | js 'd[0]["slots"]')" = 16384 ] \
+  && ok "set cache-mb 64: 16384 slots" || bad "set cache-mb"
 "$CTL" -s "$SOCK" set idle-sleep 20 >/dev/null && [ "$("$CTL" -s "$SOCK" --format json show config | js 'd["idle_sleep_us"]')" = 20 ] \
   && ok "set idle-sleep 20" || bad "set idle-sleep"
 r=$("$CTL" -s "$SOCK" --format json show stats | js 'd["rates"]["pages_per_s"] > 0') && [ "$r" = True ] \
@@ -69,7 +72,7 @@ e=$("$CTL" -s "$SOCK" --format json show migrations | js 'd[0]["eta_s"] >= 0')
 
 # Errors: non-zero exit, message on stderr.
 for args in "nope" "set mode warp" "set mode" "set codec zstd:99" "set link-rate fast" "baselines flush x" \
-            "set idle-sleep -1"; do
+            "set idle-sleep -1" "set cache-mb lots"; do
   if "$CTL" -s "$SOCK" $args >/dev/null 2>"$T/err"; then bad "hdectl $args succeeded"
   elif [ -s "$T/err" ]; then ok "hdectl $args: error exit and message"
   else bad "hdectl $args: no message"; fi

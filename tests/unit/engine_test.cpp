@@ -142,6 +142,10 @@ TEST(Engine, ReconfigureMidStream) {
       c.batch_codec = {codec_id::igzip, 2};
     c.link_bytes_per_s = round % 2 ? 1e6 : 1e10;
     enc.reconfigure(c);
+    if (round == 3)
+      enc.resize_cache(64 * kPageSize);  // a new INIT: the mirror follows
+    if (round == 6)
+      enc.resize_cache(4096 * kPageSize);
     std::vector<page_in> burst;
     for (std::uint64_t g = 0; g < mem.size(); ++g) {
       if (round > 0 && rng() % 3 != 0)
