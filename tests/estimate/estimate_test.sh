@@ -91,6 +91,13 @@ printf '{"ram_bytes": ' >"$T/b/manifest.json"
 expect_fail "malformed manifest" "manifest" "$T/b"
 expect_fail "bad mode" "mode" --mode warp "$T/gen"
 expect_fail "bad codec" "codec" --codec zstd:42 "$T/gen"
+# Every command-line error exits 2.
+for args in "--mode warp" "--codec zstd:42" "--mtu 10" "--cache-mb abc" "--no-such-option" ""; do
+  "$EST" -q $args "$T/gen" >/dev/null 2>&1
+  rc=$?
+  [ -z "$args" ] && { "$EST" -q >/dev/null 2>&1; rc=$?; }
+  if [ $rc -eq 2 ]; then ok "argument error exits 2: '${args:-no input}'"; else bad "argument error '${args:-no input}' exit $rc"; fi
+done
 
 CORPUS="$ROOT/../shared/corpus/dev"
 if [ -f "$CORPUS/manifest.json" ]; then

@@ -31,7 +31,13 @@ int main(int argc, char **argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
-    return app.exit(e);
+    const int rc = app.exit(e);  // prints help or the error
+    return rc == 0 ? 0 : 2;      // every argument error exits 2
+  }
+  if (!opt.codec.empty() && !parse_codec(opt.codec)) {
+    std::fprintf(stderr, "hde-estimate: bad --codec '%s' (raw, lz4[:accel], zstd[:1-19], igzip[:0-3])\n",
+                 opt.codec.c_str());
+    return 2;
   }
   if (!parse_mode(mode_s, opt.m)) {
     std::fprintf(stderr, "hde-estimate: bad --mode '%s' (datacenter, internet, hybrid)\n", mode_s.c_str());
