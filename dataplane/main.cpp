@@ -94,6 +94,16 @@ bool port_setup(std::uint16_t port, std::uint16_t &nrx, std::uint16_t ntx, rte_m
     return false;
   }
   rte_eth_promiscuous_enable(port);
+  // Like testpmd: give the link a few seconds to come up, say so if not.
+  rte_eth_link link{};
+  for (int i = 0; i < 50; ++i) {
+    if (rte_eth_link_get_nowait(port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP)
+      break;
+    rte_delay_ms(100);
+  }
+  if (link.link_status != RTE_ETH_LINK_UP)
+    std::fprintf(stderr, "hde-gateway: port %u (%s): link is down; sending anyway (frames are resent)\n", port,
+                 info.driver_name);
   return true;
 }
 
@@ -484,9 +494,14 @@ int main(int argc, char **argv) {
   }
   std::printf("---------------------------------------------------------------------------\n");
   std::fflush(stdout);
-  workers.clear();
+  workers.clear();  // frees the frames still held in send windows
   drx.reset();
   live_ptr.reset();  // its RCU state lives in DPDK memory
+  for (std::uint16_t port : {src_port, dst_port})
+    if (rte_eth_dev_is_valid_port(port) && (port == src_port ? is_src : is_dst)) {
+      rte_eth_dev_stop(port);
+      rte_eth_dev_close(port);
+    }
   rte_eal_cleanup();
   return rc;
 }
