@@ -283,7 +283,7 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
              r.result = {{"version", c.version},
                          {"mode", mode_name(c.enc.m)},
                          {"batch", c.enc.batch},
-                         {"codec", to_string(c.enc.batch ? c.enc.batch_codec : c.enc.page_codec)},
+                         {"codec", to_string(c.enc.codec())},
                          {"link_rate_bps", c.link_rate_bps},
                          {"cache_mb", c.cache_bytes >> 20},
                          {"idle_sleep_us", g_idle_sleep_us.load()}};
@@ -314,7 +314,7 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
              }
              if (!need_source(r))
                return;
-             v.live->update([&](live_config &k) { (k.enc.batch ? k.enc.batch_codec : k.enc.page_codec) = *c; });
+             v.live->update([&](live_config &k) { k.enc.codec() = *c; });
              r.result = {{"codec", to_string(*c)}, {"version", v.live->snapshot().version}};
            }});
   reg.add({"set link-rate", "set link-rate RATE (bits/s: 0 = unlimited, 100m, 1g, 10g)",

@@ -153,7 +153,7 @@ void dest_rx::on_frame(rte_mbuf *m, std::uint64_t now) {
     s.first_unacked_tsc = now;
 }
 
-void dest_rx::send_ack(std::uint16_t id, stream &s, std::uint64_t) {
+void dest_rx::send_ack(std::uint16_t id, stream &s) {
   rte_mbuf *m = rte_pktmbuf_alloc(pool_);
   if (m == nullptr) {
     ++st_.ack_alloc_fail;
@@ -220,7 +220,7 @@ unsigned dest_rx::poll(std::uint64_t now) {
     any_done |= s->done;
     if (s->ack_due || s->unacked >= kAckEvery ||
         (s->unacked > 0 && now - s->first_unacked_tsc >= ack_delay_tsc_))
-      send_ack(static_cast<std::uint16_t>(id), *s, now);
+      send_ack(static_cast<std::uint16_t>(id), *s);
   }
   if (any_done && !complete_)
     check_complete();

@@ -52,7 +52,7 @@ public:
 private:
   struct stream;
   void on_frame(rte_mbuf *m, std::uint64_t now);
-  void send_ack(std::uint16_t id, stream &s, std::uint64_t now);
+  void send_ack(std::uint16_t id, stream &s);
   void check_complete();
 
   const options &o_;

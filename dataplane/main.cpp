@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
     live_config first;
     first.enc = encoder_config::for_mode(o.m);
     if (!o.codec.empty())
-      (first.enc.batch ? first.enc.batch_codec : first.enc.page_codec) = *parse_codec(o.codec);
+      first.enc.codec() = *parse_codec(o.codec);
     first.link_rate_bps = o.link_rate_bps;
     first.cache_bytes = o.cache_mb << 20;
     if (!live.init(nstreams, first)) {

@@ -43,7 +43,7 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
     rte_exit(EXIT_FAILURE, "hde-gateway: cannot create worker rings: %s\n", rte_strerror(rte_errno));
   encoder_config c = encoder_config::for_mode(o.m);
   if (!o.codec.empty())
-    (c.batch ? c.batch_codec : c.page_codec) = *parse_codec(o.codec);
+    c.codec() = *parse_codec(o.codec);
   c.cache_bytes = o.cache_mb << 20;
   c.max_frame = wire::frame_size_for_mtu(o.mtu);
   c.stream = id;

@@ -87,6 +87,8 @@ int hde_encode_pages(hde_encoder *enc, const hde_page *pages, size_t n);
 int hde_encoder_mark_round(hde_encoder *enc, uint32_t vm, uint32_t round, uint64_t pages, int last);
 /* Send everything encoded so far. */
 int hde_encoder_flush(hde_encoder *enc);
+/* Force the codec of the mode's path (the batch codec when the mode batches);
+ * closes the open batch first. */
 int hde_encoder_set_codec(hde_encoder *enc, const char *codec);
 void hde_encoder_get_stats(const hde_encoder *enc, hde_encoder_stats *out);
 

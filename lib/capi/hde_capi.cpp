@@ -92,7 +92,7 @@ hde_encoder_create(const hde_encoder_config *cfg, hde_frame_fn fn, void *user) {
     auto spec = parse_codec(cfg->codec);
     if (!spec)
       return nullptr;
-    (c.batch ? c.batch_codec : c.page_codec) = *spec;
+    c.codec() = *spec;
   }
   c.max_frame = cfg->max_frame;
   c.cache_bytes = cfg->cache_bytes;

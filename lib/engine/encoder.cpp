@@ -456,7 +456,11 @@ void encoder::resize_cache(std::size_t bytes) {
   p_->emit_init();
 }
 const encoder_config &encoder::config() const { return p_->cfg; }
-void encoder::set_codec(codec_spec c) { p_->cfg.page_codec = c; }
+void encoder::set_codec(codec_spec c) {
+  p_->close_zero_run();
+  p_->close_batch();
+  p_->cfg.codec() = c;
+}
 
 void encoder::reconfigure(const encoder_config &c) {
   p_->close_zero_run();

@@ -58,6 +58,10 @@ struct encoder_config {
 
   // Defaults of a mode (codec, batching) applied on top of this config.
   static encoder_config for_mode(mode m);
+  // The codec on the mode's path: the batch codec when batching, else the
+  // page codec. What --codec and `hdectl set codec` force.
+  codec_spec &codec() { return batch ? batch_codec : page_codec; }
+  const codec_spec &codec() const { return batch ? batch_codec : page_codec; }
 };
 
 class encoder {
@@ -78,7 +82,10 @@ public:
   const encoder_stats &stats() const;
   baseline_cache &baselines();
   const encoder_config &config() const;
-  void set_codec(codec_spec page_codec);  // takes effect at the next page
+  // Force the codec of the current path (encoder_config::codec()): closes
+  // the open batch first, takes effect at the next page. In hybrid mode the
+  // selector picks again at the next batch.
+  void set_codec(codec_spec c);
   // Switch mode, codecs and batching live: closes the open batch and frame
   // first; allocation-free (buffers are sized for the largest batch).
   void reconfigure(const encoder_config &c);

@@ -81,7 +81,7 @@ std::vector<std::vector<std::byte>> session(mode m, const char *codec, std::size
                                             std::uint64_t seed) {
   encoder_config c = encoder_config::for_mode(m);
   auto spec = parse_codec(codec);
-  (c.batch ? c.batch_codec : c.page_codec) = *spec;
+  c.codec() = *spec;
   c.max_frame = max_frame;
   c.cache_bytes = kSlots * kPageSize;
   c.try_xor = !c.batch && spec->id != codec_id::raw;  // also XOR+codec deltas

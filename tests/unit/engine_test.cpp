@@ -39,7 +39,7 @@ TEST_P(EngineRoundTrip, RoundsRebuildByteExact) {
   if (sc.codec[0]) {
     auto c = parse_codec(sc.codec);
     ASSERT_TRUE(c);
-    (cfg.batch ? cfg.batch_codec : cfg.page_codec) = *c;
+    cfg.codec() = *c;
   }
   cfg.max_frame = wire::frame_size_for_mtu(sc.mtu);
   cfg.cache_bytes = sc.cache_pages * kPageSize;
@@ -162,6 +162,23 @@ TEST(Engine, ReconfigureMidStream) {
       ASSERT_EQ(sink.pages[std::make_pair(0u, g)], mem[g]) << "round " << round << " gfn " << g;
   }
   EXPECT_EQ(enc.config().m, mode::internet);
+}
+
+// set_codec forces the codec of the mode's path: batches in datacenter mode.
+TEST(Engine, SetCodecTakesEffect) {
+  test::frame_list out;
+  encoder enc(encoder_config::for_mode(mode::datacenter), out);
+  std::mt19937_64 rng(3);
+  std::vector<test::page_bytes> pages;
+  for (int i = 0; i < 64; ++i)
+    pages.push_back(test::make_page(test::page_kind::text, rng));
+  enc.set_codec({codec_id::zstd, 3});
+  for (std::uint64_t g = 0; g < pages.size(); ++g)
+    enc.encode({{0, g}, pages[g].data()});
+  enc.flush();
+  EXPECT_EQ(enc.config().batch_codec, (codec_spec{codec_id::zstd, 3}));
+  EXPECT_GT(enc.stats().codec_bytes_in[static_cast<std::size_t>(codec_id::zstd)], 0u);
+  EXPECT_EQ(enc.stats().codec_bytes_in[static_cast<std::size_t>(codec_id::lz4)], 0u);
 }
 
 TEST(Engine, ZeroRunsShareOneRecord) {

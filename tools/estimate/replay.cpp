@@ -54,7 +54,7 @@ class frame_store final : public frame_output {
 public:
   explicit frame_store(std::size_t max_frame) : max_frame_(max_frame) {}
   bytes_buf acquire() override {
-    if (chunks_.empty() || used_ + max_frame_ > kChunk) {
+    if (cur_ == nullptr || used_ + max_frame_ > kChunk) {
       if (next_chunk_ == chunks_.size())
         chunks_.push_back(std::make_unique<std::byte[]>(kChunk));
       cur_ = chunks_[next_chunk_++].get();
@@ -70,11 +70,7 @@ public:
   void clear() {  // keep the chunks for the next round
     frames_.clear();
     next_chunk_ = 0;
-    used_ = 0;
     cur_ = nullptr;
-    if (!chunks_.empty()) {
-      cur_ = chunks_[next_chunk_++].get();
-    }
   }
 
 private:
@@ -146,16 +142,13 @@ bool walk_rounds(const options &opt, round_fn fn, std::uint64_t &ram_bytes, std:
 
 bool replay(const options &opt, run_result &out, std::string &err) {
   encoder_config cfg = encoder_config::for_mode(opt.m);
-  if (!opt.codec.empty()) {
+  if (!opt.codec.empty()) {  // checked by main()
     auto c = parse_codec(opt.codec);
     if (!c) {
-      err = "bad --codec '" + opt.codec + "' (raw, lz4[:accel], zstd[:1-19], igzip[:0-3])";
+      err = "bad --codec '" + opt.codec + "'";
       return false;
     }
-    if (cfg.batch)
-      cfg.batch_codec = *c;
-    else
-      cfg.page_codec = *c;
+    cfg.codec() = *c;
   }
   cfg.cache_bytes = opt.cache_mb << 20;
   cfg.link_bytes_per_s = opt.link_mbps * 1e6 / 8;
