@@ -9,6 +9,7 @@
 #include <rte_telemetry.h>
 
 #include "codec/codec.h"
+#include "page/hash.h"
 
 namespace hde::dp {
 
@@ -210,7 +211,8 @@ json codecs_json(const gateway_view &v) {
 json baselines_json(const gateway_view &v) {
   json rows = json::array();
   for (worker *w : v.workers) {
-    const baseline_stats b = snap(w->cache_stats());
+    baseline_stats b;
+    w->read_baselines([&b](const baseline_cache &c) { b = snap(c.stats()); });
     const std::uint64_t lookups = b.key_hits + b.key_misses;
     rows.push_back({{"stream", w->id()},
                     {"slots", b.slots},
@@ -218,7 +220,12 @@ json baselines_json(const gateway_view &v) {
                     {"bytes", b.entries * kPageSize},
                     {"hit_rate", lookups ? double(b.key_hits) / double(lookups) : 0.0},
                     {"dedup_hits", b.content_hits},
-                    {"evictions", b.evictions}});
+                    {"evictions", b.evictions},
+                    // RCU: slots waiting for readers to pass, reclaimed, and
+                    // fills that found no slot back in time.
+                    {"retired", b.retired},
+                    {"reclaimed", b.reclaimed},
+                    {"fill_deferred", b.fill_deferred}});
   }
   return rows;
 }
@@ -354,6 +361,40 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
              }
              g_idle_sleep_us.store(static_cast<std::uint32_t>(us));
              r.result = {{"idle_sleep_us", us}};
+           }});
+  reg.add({"baselines lookup", "baselines lookup VM GFN",
+           "the baseline one page has now: stream, slot, generation, content hash (read under RCU "
+           "while the worker runs; the bytes are hashed again to show they are whole)",
+           2, 2, true, [&v, need_source](args a, ctl::reply &r) {
+             char *end = nullptr;
+             const unsigned long long vm = std::strtoull(a[0].c_str(), &end, 0);
+             if (end == a[0].c_str() || *end != '\0' || vm >= 0xFFFFFFFFull) {
+               r.fail("bad VM id '" + a[0] + "'");
+               return;
+             }
+             const unsigned long long gfn = std::strtoull(a[1].c_str(), &end, 0);
+             if (end == a[1].c_str() || *end != '\0' || a[1][0] == '-') {
+               r.fail("bad guest frame number '" + a[1] + "'");
+               return;
+             }
+             if (!need_source(r) || v.workers.empty())
+               return;
+             const page_key key{static_cast<std::uint32_t>(vm), gfn};
+             const worker *w = v.workers[worker_of(key, v.workers.size())];
+             r.result = {{"vm", vm}, {"gfn", gfn}, {"stream", w->id()}, {"found", false}};
+             w->read_baselines([&](const baseline_cache &c) {
+               auto b = c.lookup(key);
+               if (!b)
+                 return;
+               char hex[33];
+               std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(b->hash.hi),
+                             static_cast<unsigned long long>(b->hash.lo));
+               r.result["found"] = true;
+               r.result["slot"] = b->ref.slot;
+               r.result["generation"] = b->ref.gen;
+               r.result["hash"] = hex;
+               r.result["verified"] = hash_page(b->data) == b->hash;
+             });
            }});
   reg.add({"baselines flush", "baselines flush [VM]", "forget baselines (of one VM): later pages go as PAGE", 0, 1,
            true, [&v, need_source](args a, ctl::reply &r) {

@@ -15,13 +15,15 @@ namespace {
 
 constexpr unsigned kBurst = 32;
 
-std::uint32_t shard(page_key k, std::size_t n) {
-  // Blocks of 512 pages (2 MiB) stay on one worker: zero runs coalesce and
-  // a page always meets its own baseline.
+}  // namespace
+
+std::uint32_t worker_of(page_key k, std::size_t n) {
   std::uint64_t x = (k.gfn >> 9) * 0x9E3779B97F4A7C15ULL ^ (std::uint64_t{k.vm} << 32);
   x ^= x >> 29;
   return static_cast<std::uint32_t>(x % n);
 }
+
+namespace {
 
 rte_ring *make_ring(const char *kind, std::uint16_t id, unsigned size) {
   char name[RTE_RING_NAMESIZE];
@@ -65,6 +67,10 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
   progress_tsc_ = rte_rdtsc();
   now_ = rte_rdtsc();
   enc_ = std::make_unique<encoder>(c, static_cast<frame_output &>(*this));  // emits the INIT frame
+  if (!rcu_.init())
+    rte_exit(EXIT_FAILURE, "hde-gateway: cannot set up baseline RCU: %s\n", rte_strerror(rte_errno));
+  enc_->set_grace_domain(&rcu_);
+  cache_pub_.store(&enc_->baselines(), std::memory_order_release);
   if (live_ != nullptr) {
     live_->online(id_);
     config_seen_ = live_->get()->version;
@@ -94,7 +100,13 @@ void worker::apply_config(const live_config &c) {
   rate_bytes_per_tsc_ = c.link_rate_bps == 0 ? 0 : static_cast<double>(c.link_rate_bps) / 8 / nstreams_ / hz;
   burst_bytes_ = 64 * 1024;
   if (c.cache_bytes != enc_->config().cache_bytes) {  // stalls this worker while it allocates
-    enc_->resize_cache(c.cache_bytes);
+    if (old_cache_ != nullptr) {  // the previous resize's grace period: wait it out
+      rcu_.wait(old_cache_token_);
+      old_cache_.reset();
+    }
+    old_cache_ = enc_->resize_cache(c.cache_bytes);
+    cache_pub_.store(&enc_->baselines(), std::memory_order_release);
+    old_cache_token_ = rcu_.start();  // freed in poll() once readers are past it
     open_frame_ = false;
   }
   if (c.flush_gen != flush_seen_) {
@@ -288,6 +300,8 @@ unsigned worker::poll(std::uint64_t now) {
     progress_tsc_.store(now, std::memory_order_relaxed);
   drained_.store(idle, std::memory_order_release);
   in_flight_.store(win_.in_flight(), std::memory_order_relaxed);
+  if (old_cache_ != nullptr && rcu_.done(old_cache_token_))
+    old_cache_.reset();  // after `set cache-mb`: no reader is left in it
   if (live_ != nullptr)
     live_->quiescent(id_);  // no reference to the live config is held past here
   return work;
@@ -335,7 +349,7 @@ unsigned ingress::poll(std::uint64_t) {
     const std::size_t end = std::min(b->pages.size(), pos_ + 256);
     for (; pos_ < end; ++pos_, ++work) {
       const work_item *it = &b->pages[pos_];
-      std::uint32_t w = shard(it->page.key, w_.size());
+      std::uint32_t w = worker_of(it->page.key, w_.size());
       pending_[w].push_back(const_cast<work_item *>(it));
       ++counts_[w];
     }

@@ -8,6 +8,8 @@
 //            pages, and transmits the frames it seals.
 // Workers share nothing: each owns its encoder, baseline cache, send window
 // and TX queue; the only links are single-producer/single-consumer rings.
+// The control side reads a worker's baseline cache under RCU
+// (baseline_rcu.h): read_baselines().
 #pragma once
 
 #include <atomic>
@@ -17,6 +19,7 @@
 #include <rte_ring.h>
 #include <vector>
 
+#include "baseline_rcu.h"
 #include "engine/encoder.h"
 #include "feeder.h"
 #include "lcore.h"
@@ -26,6 +29,11 @@
 #include "window.h"
 
 namespace hde::dp {
+
+// The worker (stream) that owns page k among n: blocks of 512 pages (2 MiB)
+// stay on one worker, so zero runs coalesce and a page always meets its own
+// baseline.
+std::uint32_t worker_of(page_key k, std::size_t n);
 
 struct alignas(64) worker_stats {
   std::uint64_t frames_sent = 0;
@@ -55,7 +63,12 @@ public:
   bool drained() const { return drained_.load(std::memory_order_acquire); }
   std::uint64_t last_progress_tsc() const { return progress_tsc_.load(std::memory_order_relaxed); }
   const encoder_stats &enc_stats() const { return enc_->stats(); }
-  const baseline_stats &cache_stats() const { return enc_->baselines().stats(); }
+  // Run f(const baseline_cache &) inside an RCU read-side section: from any
+  // thread but the worker's own, while the worker runs.
+  template <typename F> void read_baselines(F &&f) const {
+    baseline_rcu::section rs(rcu_);
+    f(*cache_pub_.load(std::memory_order_acquire));
+  }
   std::uint32_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   const worker_stats &stats() const { return st_; }
   std::uint16_t id() const { return id_; }
@@ -76,7 +89,13 @@ private:
   rte_mempool *pool_;
   endpoint_pair ep_;
   rte_ring *in_ = nullptr, *acks_ = nullptr;
+  baseline_rcu rcu_;  // declared before enc_: the cache outlives no domain
   std::unique_ptr<encoder> enc_;
+  // The cache readers see, and one replaced by `set cache-mb` that waits for
+  // its grace period before it is freed.
+  std::atomic<const baseline_cache *> cache_pub_{nullptr};
+  std::unique_ptr<baseline_cache> old_cache_;
+  std::uint64_t old_cache_token_ = 0;
   send_window<rte_mbuf *> win_;
   std::uint32_t reserve_;          // window slots one burst may need
   // Congestion control (AIMD with slow start) and RTT-based timeout (RFC 6298).

@@ -1,6 +1,7 @@
 // cache.cpp — bounded baseline cache (sender) and its mirror (receiver).
 #include "baseline/cache.h"
 
+#include <algorithm>
 #include <cstring>
 #include <sys/mman.h>
 
@@ -47,12 +48,17 @@ inline bool may_move(std::uint32_t i, std::uint32_t j, std::uint32_t k) {
 }
 }  // namespace
 
+// key, hash and gen are written only while the slot is free (no reader can
+// hold it) and published by the release store of state; readers that load
+// state == live with acquire may read them until their section ends.
+enum : std::uint8_t { kFree = 0, kLive = 1, kRetired = 2 };
 struct baseline_cache::slot_meta {
   page_key key;
   content_hash hash;
   std::uint32_t gen = 0;
-  bool used = false;
-  bool referenced = false;
+  std::atomic<std::uint8_t> state{kFree};
+  bool referenced = false;  // CLOCK bit, owner only
+  bool live() const { return state.load(std::memory_order_relaxed) == kLive; }
 };
 
 struct baseline_cache::key_entry {
@@ -75,29 +81,33 @@ baseline_cache::baseline_cache(std::size_t bytes) {
     nslots_ = 0;  // out of memory: run without baselines
   meta_ = std::make_unique<slot_meta[]>(nslots_);
   free_ = std::make_unique<std::uint32_t[]>(nslots_);
+  retired_ = std::make_unique<retired_slot[]>(nslots_);
   keys_ = std::make_unique<key_entry[]>(tsize);
   hashes_ = std::make_unique<std::uint32_t[]>(tsize);
+  for (std::uint32_t s = 0; s < nslots_; ++s)
+    free_[s] = nslots_ - 1 - s;  // pop order 0, 1, 2, ...
+  nfree_ = nslots_;
+  // Enough free-or-retired slots to ride out a reader section or two at
+  // full encode speed (1/64 of the cache, 4 MiB at most), never all of it.
+  reserve_ = std::clamp<std::uint32_t>(nslots_ / 64, nslots_ > 1 ? 1 : 0, 1024);
   stats_.slots = nslots_;
-  flush();
 }
+
+void baseline_cache::set_grace_domain(grace_domain *d) { grace_ = d; }
 
 baseline_cache::~baseline_cache() { free_pages(pages_, nslots_); }
 
 void baseline_cache::flush() {
-  for (std::uint32_t s = 0; s < nslots_; ++s) {
-    meta_[s].used = false;
-    meta_[s].referenced = false;
-    free_[s] = nslots_ - 1 - s;  // pop order 0, 1, 2, ...
-  }
-  nfree_ = nslots_;
+  for (std::uint32_t s = 0; s < nslots_; ++s)
+    if (meta_[s].live())
+      retire(s);
   std::memset(static_cast<void *>(keys_.get()), 0, sizeof(key_entry) * (mask_ + 1));
   std::memset(hashes_.get(), 0, sizeof(std::uint32_t) * (mask_ + 1));
-  stats_.entries = 0;
 }
 
 void baseline_cache::flush_vm(std::uint32_t vm) {
   for (std::uint32_t s = 0; s < nslots_; ++s)
-    if (meta_[s].used && meta_[s].key.vm == vm)
+    if (meta_[s].live() && meta_[s].key.vm == vm)
       drop_key(meta_[s].key);
 }
 
@@ -193,46 +203,119 @@ std::optional<slot_ref> baseline_cache::find_content(const content_hash &h, cons
   return std::nullopt;
 }
 
-std::uint32_t baseline_cache::take_slot() {
-  if (nfree_ > 0) {
-    ++stats_.entries;
-    return free_[--nfree_];
+// A live slot leaves the indexes' reach: with readers it waits out a grace
+// period, without them it is free at once.
+void baseline_cache::retire(std::uint32_t s) {
+  slot_meta &m = meta_[s];
+  m.referenced = false;
+  --stats_.entries;
+  if (grace_ == nullptr) {
+    m.state.store(kFree, std::memory_order_relaxed);
+    free_[nfree_++] = s;
+    return;
   }
-  for (;;) {  // CLOCK: clear reference bits until an unreferenced slot comes round
+  m.state.store(kRetired, std::memory_order_release);
+  const std::uint32_t tail = (ret_head_ + ret_count_) % nslots_;
+  retired_[tail] = retired_slot{grace_->start(), s};
+  ++ret_count_;
+  ++stats_.retired;
+}
+
+// Retired slots whose grace period is over become free (tokens ascend, so
+// the first one still waiting ends the scan).
+void baseline_cache::reclaim() {
+  while (ret_count_ != 0 && grace_->done(retired_[ret_head_].token)) {
+    const std::uint32_t s = retired_[ret_head_].slot;
+    ret_head_ = ret_head_ + 1 == nslots_ ? 0 : ret_head_ + 1;
+    --ret_count_;
+    meta_[s].state.store(kFree, std::memory_order_relaxed);
+    free_[nfree_++] = s;
+    --stats_.retired;
+    ++stats_.reclaimed;
+  }
+}
+
+// CLOCK: clear reference bits until an unreferenced live slot comes round,
+// and retire it. False when no slot is live.
+bool baseline_cache::evict_one() {
+  if (stats_.entries == 0)
+    return false;
+  for (;;) {
     std::uint32_t s = hand_;
     hand_ = hand_ + 1 == nslots_ ? 0 : hand_ + 1;
-    if (meta_[s].referenced) {
-      meta_[s].referenced = false;
+    slot_meta &m = meta_[s];
+    if (!m.live())
+      continue;
+    if (m.referenced) {
+      m.referenced = false;
       continue;
     }
-    key_erase_at(key_find(meta_[s].key));
-    hash_erase(meta_[s].hash, s);
+    key_erase_at(key_find(m.key));
+    hash_erase(m.hash, s);
+    retire(s);
     ++stats_.evictions;
-    return s;
+    return true;
   }
+}
+
+// A free slot, evicting when needed; npos when none is back from its grace
+// period yet.
+std::uint32_t baseline_cache::take_slot() {
+  if (grace_ != nullptr) {
+    reclaim();
+    // Keep the reserve of free-or-retired slots topped up, so that a slow
+    // reader delays reuse without ever stalling the owner.
+    while (nfree_ + ret_count_ <= reserve_ && evict_one()) {
+    }
+    reclaim();
+  } else if (nfree_ == 0) {
+    evict_one();
+  }
+  if (nfree_ == 0)
+    return npos;
+  ++stats_.entries;
+  return free_[--nfree_];
 }
 
 std::optional<slot_ref> baseline_cache::fill(page_key key, const content_hash &h,
                                              const std::byte *page) {
   if (nslots_ == 0)
     return std::nullopt;
-  std::uint32_t s;
   std::uint32_t i = key_find(key);
-  if (i != npos) {
-    s = keys_[i].slot_plus1 - 1;
-    hash_erase(meta_[s].hash, s);
-  } else {
-    s = take_slot();
-    key_insert(key, s);
+  if (grace_ == nullptr && i != npos) {
+    // No readers: the page's new version overwrites its own slot.
+    const std::uint32_t s = keys_[i].slot_plus1 - 1;
+    slot_meta &m = meta_[s];
+    hash_erase(m.hash, s);
+    std::memcpy(pages_ + std::size_t(s) * kPageSize, page, kPageSize);
+    m.hash = h;
+    m.referenced = true;
+    ++m.gen;
+    hash_insert(h, s);
+    return slot_ref{s, m.gen};
+  }
+  const std::uint32_t s = take_slot();
+  if (s == npos) {
+    ++stats_.fill_deferred;
+    return std::nullopt;
   }
   slot_meta &m = meta_[s];
   std::memcpy(pages_ + std::size_t(s) * kPageSize, page, kPageSize);
   m.key = key;
   m.hash = h;
-  m.used = true;
   m.referenced = true;
   ++m.gen;
+  m.state.store(kLive, std::memory_order_release);  // publish
   hash_insert(h, s);
+  i = key_find(key);  // again: an eviction may have moved or removed it
+  if (i == npos) {
+    key_insert(key, s);
+  } else {
+    const std::uint32_t old = keys_[i].slot_plus1 - 1;
+    keys_[i].slot_plus1 = s + 1;
+    hash_erase(meta_[old].hash, old);
+    retire(old);
+  }
   return slot_ref{s, m.gen};
 }
 
@@ -242,15 +325,19 @@ void baseline_cache::drop_key(page_key key) {
     return;
   std::uint32_t s = keys_[i].slot_plus1 - 1;
   key_erase_at(i);
-  free_slot(s);
+  hash_erase(meta_[s].hash, s);
+  retire(s);
 }
 
-void baseline_cache::free_slot(std::uint32_t s) {
-  hash_erase(meta_[s].hash, s);
-  meta_[s].used = false;
-  meta_[s].referenced = false;
-  free_[nfree_++] = s;
-  --stats_.entries;
+std::optional<baseline_cache::view> baseline_cache::lookup(page_key key) const {
+  for (std::uint32_t s = 0; s < nslots_; ++s) {
+    const slot_meta &m = meta_[s];
+    if (m.state.load(std::memory_order_acquire) != kLive)
+      continue;
+    if (m.key.vm == key.vm && m.key.gfn == key.gfn)
+      return view{{s, m.gen}, m.hash, data(s)};
+  }
+  return std::nullopt;
 }
 
 // --- mirror -----------------------------------------------------------------

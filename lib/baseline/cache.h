@@ -16,15 +16,29 @@
 // a DELTA or REF names exactly (slot, generation) it refers to.
 //
 // Concurrency: one instance belongs to one stream, and one stream to one
-// worker (pages are sharded by (vm, gfn)), so the owner needs no locks.
-// Read-only figures for other threads come from stats(), a plain snapshot of
-// counters.
+// worker (pages are sharded by (vm, gfn)): only that owner writes, and the
+// two indexes are its private business. The slots themselves are published
+// RCU-style, so other threads (the control thread, an embedding hypervisor)
+// may read them while the owner works:
+//   - with a grace_domain set (set_grace_domain), a slot is never written
+//     while it may be read: a page's new version goes into a fresh slot, the
+//     old slot (or an evicted one) is retired, and it is reused only after a
+//     grace period. A reserve of free-or-retired slots (reserve()) keeps the
+//     owner from waiting; when even the reserve has not come back, the page
+//     keeps its previous baseline (counted as fill_deferred): still correct,
+//     since every record names the slot and generation it used.
+//   - without one (a single-threaded embedder, hde-estimate) a page's new
+//     version overwrites its own slot and evicted slots are reused at once.
+// Readers call lookup() inside a read-side section of the domain. Counters
+// for other threads come from stats(), a plain snapshot.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 
+#include "baseline/grace.h"
 #include "common/page.h"
 #include "page/hash.h"
 
@@ -44,6 +58,9 @@ struct baseline_stats {
   std::uint64_t content_misses = 0;
   std::uint64_t hash_collisions = 0;  // same hash, different bytes
   std::uint64_t evictions = 0;
+  std::uint64_t retired = 0;        // slots waiting for a grace period now
+  std::uint64_t reclaimed = 0;      // retired slots freed after their grace period
+  std::uint64_t fill_deferred = 0;  // no slot back in time: the page kept its old baseline
   std::uint64_t bytes() const { return entries * kPageSize; }
 };
 
@@ -55,6 +72,13 @@ public:
   baseline_cache &operator=(const baseline_cache &) = delete;
 
   std::uint32_t slot_count() const { return nslots_; }
+
+  // Readers on other threads from now on: retire instead of overwrite, and
+  // reuse after d's grace periods. Set before the first fill; d outlives the
+  // cache. nullptr: no concurrent readers.
+  void set_grace_domain(grace_domain *d);
+  // Slots kept free or retired when a grace domain is set.
+  std::uint32_t reserve() const { return reserve_; }
 
   // The baseline of key, if the cache holds one.
   std::optional<slot_ref> find_key(page_key key);
@@ -73,9 +97,21 @@ public:
   const std::byte *data(std::uint32_t slot) const { return pages_ + std::size_t(slot) * kPageSize; }
   const baseline_stats &stats() const { return stats_; }
 
+  // --- reader side: any thread, inside a read-side section of the domain ---
+  struct view {
+    slot_ref ref;
+    content_hash hash;
+    const std::byte *data;  // unchanged until the read-side section ends
+  };
+  // key's current baseline. Scans the slots (O(slots)): a control action,
+  // not for the hot path.
+  std::optional<view> lookup(page_key key) const;
+
 private:
   struct slot_meta;
-  void free_slot(std::uint32_t s);
+  void retire(std::uint32_t s);
+  void reclaim();
+  bool evict_one();
   std::uint32_t take_slot();
   std::uint32_t key_find(page_key key) const;   // key-table index or npos
   void key_insert(page_key key, std::uint32_t slot);
@@ -91,6 +127,14 @@ private:
   std::unique_ptr<std::uint32_t[]> free_;  // free slot stack
   std::uint32_t nfree_ = 0;
   std::uint32_t hand_ = 0;  // CLOCK hand
+  grace_domain *grace_ = nullptr;
+  struct retired_slot {
+    std::uint64_t token;
+    std::uint32_t slot;
+  };
+  std::unique_ptr<retired_slot[]> retired_;  // FIFO, tokens ascending
+  std::uint32_t ret_head_ = 0, ret_count_ = 0;
+  std::uint32_t reserve_ = 0;
   struct key_entry;
   std::unique_ptr<key_entry[]> keys_;
   std::unique_ptr<std::uint32_t[]> hashes_;  // slot+1 per entry, 0 = empty

@@ -1,6 +1,8 @@
 // encoder.cpp — the ladder, record assembly, batching and framing.
 #include "engine/encoder.h"
 
+#include <utility>
+
 #include <algorithm>
 #include <cstring>
 
@@ -59,6 +61,7 @@ struct encoder::impl {
   std::unique_ptr<selector> sel;
   unsigned arm = 0;
   double batch_secs = 0;
+  grace_domain *grace = nullptr;  // readers of the baselines, if any
   std::chrono::steady_clock::time_point mark;  // start of the untimed stretch inside encode()
   bool timing = false;                          // inside encode(): time runs
 
@@ -310,7 +313,7 @@ struct encoder::impl {
       return;
     }
 
-    // 3 DELTA (encoded before fill() overwrites the baseline in place)
+    // 3 DELTA (encoded before fill() replaces the baseline)
     if (auto base = cache->find_key(key)) {
       if (try_delta(key, h, data, *base))
         return;
@@ -445,15 +448,22 @@ void encoder::flush() {
 const encoder_stats &encoder::stats() const { return p_->st; }
 baseline_cache &encoder::baselines() { return *p_->cache; }
 
-void encoder::resize_cache(std::size_t bytes) {
+void encoder::set_grace_domain(grace_domain *d) {
+  p_->grace = d;
+  p_->cache->set_grace_domain(d);
+}
+
+std::unique_ptr<baseline_cache> encoder::resize_cache(std::size_t bytes) {
   p_->close_zero_run();
   p_->close_batch();
   p_->close_frame();
   p_->cfg.cache_bytes = bytes;
-  p_->cache = std::make_unique<baseline_cache>(bytes);
+  auto old = std::exchange(p_->cache, std::make_unique<baseline_cache>(bytes));
+  p_->cache->set_grace_domain(p_->grace);
   // The INIT resets the receiver's mirror (and its zstd stream): ours too.
   p_->stream_fresh = true;
   p_->emit_init();
+  return old;
 }
 const encoder_config &encoder::config() const { return p_->cfg; }
 void encoder::set_codec(codec_spec c) {

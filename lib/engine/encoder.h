@@ -89,10 +89,15 @@ public:
   // Switch mode, codecs and batching live: closes the open batch and frame
   // first; allocation-free (buffers are sized for the largest batch).
   void reconfigure(const encoder_config &c);
-  // A baseline cache of another size: the old one is dropped and a new INIT
-  // tells the receiver to resize its mirror. Allocates (the caller's lcore
-  // stalls for it): a control action, never per page.
-  void resize_cache(std::size_t bytes);
+  // Other threads read the baselines (baseline_cache::lookup) under d's RCU:
+  // slots are retired and reused after grace periods. Also applies to caches
+  // made by resize_cache(). d outlives the encoder; nullptr: no readers.
+  void set_grace_domain(grace_domain *d);
+  // A baseline cache of another size; a new INIT tells the receiver to resize
+  // its mirror. Returns the old cache: readers may still be in it, so with a
+  // grace domain free it only after a grace period. Allocates (the caller's
+  // lcore stalls for it): a control action, never per page.
+  [[nodiscard]] std::unique_ptr<baseline_cache> resize_cache(std::size_t bytes);
 
 private:
   struct impl;

@@ -46,6 +46,12 @@ sleep 1
 p2=$("$CTL" -s "$SOCK" --format json show stats | js 'd["source"]["pages"]')
 [ "${p2:-0}" -gt "${p1:-0}" ] && ok "pages counter moves ($p1 -> $p2)" || bad "pages did not move ($p1 -> $p2)"
 
+# Baselines read under RCU while the worker refills them: every page found
+# hashes to what its slot says (a slot rewritten under the reader would not).
+read -r found whole < <(python3 "$HERE/lookups.py" "$SOCK" 0 0 7 2000)
+[ "${found:-0}" -gt 0 ] && [ "$whole" = "$found" ] && ok "baselines lookup: $found pages found, every one whole" \
+  || bad "baselines lookup: ${found:-none} found, ${whole:-none} whole"
+
 # A mode change takes effect on the wire: zstd batches appear.
 z1=$("$CTL" -s "$SOCK" --format json show codecs | js 'sum(r["bytes_out"] for r in d if r["codec"]=="zstd")')
 "$CTL" -s "$SOCK" set mode internet >/dev/null && ok "set mode internet" || bad "set mode internet"
@@ -72,7 +78,7 @@ e=$("$CTL" -s "$SOCK" --format json show migrations | js 'd[0]["eta_s"] >= 0')
 
 # Errors: non-zero exit, message on stderr.
 for args in "nope" "set mode warp" "set mode" "set codec zstd:99" "set link-rate fast" "baselines flush x" \
-            "set idle-sleep -1" "set cache-mb lots"; do
+            "set idle-sleep -1" "set cache-mb lots" "baselines lookup 0" "baselines lookup x 1" "baselines lookup 0 -1"; do
   if "$CTL" -s "$SOCK" $args >/dev/null 2>"$T/err"; then bad "hdectl $args succeeded"
   elif [ -s "$T/err" ]; then ok "hdectl $args: error exit and message"
   else bad "hdectl $args: no message"; fi
@@ -92,6 +98,10 @@ else
   bad "telemetry /hde/stats"; cat "$T/err" "$T/tel.json"
 fi
 python3 "$HERE/telemetry.py" "$RUN" /hde/lcores >/dev/null && ok "telemetry /hde/lcores" || bad "telemetry /hde/lcores"
+
+# Evictions from the 64 MiB cache retire slots; they come back after grace periods.
+rc=$("$CTL" -s "$SOCK" --format json show baselines | js 'sum(r["reclaimed"] for r in d) > 0 and all("fill_deferred" in r for r in d)')
+[ "$rc" = True ] && ok "show baselines: retired slots reclaimed after grace periods" || bad "show baselines RCU counters: $rc"
 
 # Bad clients: counted, answered or dropped; the gateway keeps forwarding.
 if python3 "$HERE/abuse.py" "$SOCK" >"$T/abuse.txt" 2>&1; then ok "bad clients handled"; else bad "bad clients"; fi

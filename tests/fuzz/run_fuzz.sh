@@ -42,7 +42,7 @@ cxxflags="-std=c++20 -O1 -g -fno-omit-frame-pointer -I$src/lib"
 # entry points, which the shared library does not export.
 lz4a=$("$cxx" -print-file-name=liblz4.a)
 if [ -f "$lz4a" ]; then lz4=$lz4a; else lz4=-llz4; fi
-libs="-lzstd $lz4 -lisal -lxxhash"
+libs="-lzstd $lz4 -lisal -lxxhash -lurcu-memb -lurcu-common -lpthread"
 fuzzer=$work/fuzz_decoder
 seeder=$work/make_seeds
 

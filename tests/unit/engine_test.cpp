@@ -7,6 +7,7 @@
 
 #include "engine/decoder.h"
 #include "engine/encoder.h"
+#include "test_grace.h"
 #include "test_pages.h"
 #include "test_wire.h"
 #include "wire/format.h"
@@ -20,6 +21,7 @@ struct scenario {
   const char *codec;  // "" = the mode's default
   std::size_t mtu;
   std::size_t cache_pages;
+  unsigned grace_lag = 0;  // > 0: baselines under a lagging RCU domain (test_grace.h)
 };
 
 std::string name_of(const testing::TestParamInfo<scenario> &i) {
@@ -28,7 +30,8 @@ std::string name_of(const testing::TestParamInfo<scenario> &i) {
     if (ch == ':')
       ch = '_';
   return std::string(mode_name(i.param.m)) + "_" + c + "_mtu" + std::to_string(i.param.mtu) +
-         "_cache" + std::to_string(i.param.cache_pages);
+         "_cache" + std::to_string(i.param.cache_pages) +
+         (i.param.grace_lag ? "_rcu" + std::to_string(i.param.grace_lag) : "");
 }
 
 class EngineRoundTrip : public testing::TestWithParam<scenario> {};
@@ -47,6 +50,9 @@ TEST_P(EngineRoundTrip, RoundsRebuildByteExact) {
 
   test::frame_list out;
   encoder enc(cfg, out);
+  test::lagging_grace grace(sc.grace_lag);
+  if (sc.grace_lag)
+    enc.set_grace_domain(&grace);
   test::map_sink sink;
   decoder dec({}, sink);
 
@@ -105,6 +111,10 @@ TEST_P(EngineRoundTrip, RoundsRebuildByteExact) {
   const decoder_stats &d = dec.stats();
   for (std::size_t k = 0; k < kRungCount; ++k)
     EXPECT_EQ(d.rung_pages[k], s.rung_pages[k]) << rung_name(static_cast<rung>(k));
+  if (sc.grace_lag && sc.cache_pages < kVms * kPages) {  // the reserve ran dry at times
+    EXPECT_GT(enc.baselines().stats().fill_deferred, 0u);
+    EXPECT_GT(enc.baselines().stats().reclaimed, 0u);
+  }
   // Frames respect the size limit.
   for (const auto &f : out.frames)
     EXPECT_LE(f.size(), cfg.max_frame);
@@ -120,7 +130,10 @@ INSTANTIATE_TEST_SUITE_P(
                     scenario{mode::internet, "", 1500, 4096}, scenario{mode::internet, "", 9000, 64},
                     scenario{mode::internet, "zstd:19", 1500, 4096}, scenario{mode::internet, "lz4", 1500, 4096},
                     scenario{mode::internet, "igzip:2", 1500, 4096}, scenario{mode::internet, "raw", 576, 4096},
-                    scenario{mode::hybrid, "", 1500, 4096}),
+                    scenario{mode::hybrid, "", 1500, 4096},
+                    // Baselines under RCU: fresh slots per version, reuse after a grace period.
+                    scenario{mode::datacenter, "", 1500, 4096, 64}, scenario{mode::datacenter, "", 1500, 64, 200},
+                    scenario{mode::internet, "", 9000, 64, 200}),
     name_of);
 
 // Mode, codec and batching switched live between bursts (hdectl set mode /
@@ -143,9 +156,9 @@ TEST(Engine, ReconfigureMidStream) {
     c.link_bytes_per_s = round % 2 ? 1e6 : 1e10;
     enc.reconfigure(c);
     if (round == 3)
-      enc.resize_cache(64 * kPageSize);  // a new INIT: the mirror follows
+      (void)enc.resize_cache(64 * kPageSize);  // a new INIT: the mirror follows
     if (round == 6)
-      enc.resize_cache(4096 * kPageSize);
+      (void)enc.resize_cache(4096 * kPageSize);
     std::vector<page_in> burst;
     for (std::uint64_t g = 0; g < mem.size(); ++g) {
       if (round > 0 && rng() % 3 != 0)
