@@ -1,6 +1,7 @@
 // main.cpp — hde-gateway: EAL and ports, the tasks of a role placed on
 // lcores, a supervisor on the main lcore, and a testpmd-style summary.
 //   hde-gateway [EAL args] -- --role source|dest|loopback [options]
+#include <cstring>
 #include <csignal>
 #include <functional>
 #include <cstdio>
@@ -61,6 +62,12 @@ bool port_setup(std::uint16_t port, std::uint16_t &nrx, std::uint16_t ntx, rte_m
   }
   if (info.max_rx_queues > nrx)
     nrx = std::min<std::uint16_t>(info.max_rx_queues, std::max<std::uint16_t>(nrx, 16));
+  // net_memif pairs the client's TX queue i with the server's RX queue i and
+  // back, and drops the connection ("invalid ring index") when a side has
+  // fewer queues than its peer sends on: give both sides as many TX queues
+  // as RX queues (the extra ones stay idle).
+  if (std::strcmp(info.driver_name, "net_memif") == 0)
+    ntx = std::max(ntx, nrx);
   if (nrx > info.max_rx_queues || ntx > info.max_tx_queues) {
     std::fprintf(stderr,
                  "hde-gateway: port %u (%s) has %u RX / %u TX queues, %u / %u needed "

@@ -5,7 +5,9 @@
 #   2. two processes over net_af_packet on a veth pair between two network
 #      namespaces, 1 and 2 workers;
 #   3. the same while bad frames are injected on the wire (wrong peer, wrong
-#      UDP port, bad CRC, unknown version): each kind counted and dropped.
+#      UDP port, bad CRC, unknown version): each kind counted and dropped;
+#   4. two processes over net_memif (shared memory, no root needed), the
+#      destination as memif server, 1 and 2 workers.
 # Every case checks the rebuilt image's SHA-256 against the source's.
 # Uses ../shared/corpus/dev when present, else a generated trace. Parts 2
 # and 3 need root (network namespaces); without it they are skipped, saying so.
@@ -191,6 +193,32 @@ else
   run_pair "af_packet over veth, 2 workers" 2 0
   run_pair "af_packet over veth with bad frames injected" 1 1
 fi
+
+# 4. Two processes over net_memif: the destination is the memif server and
+# starts first (a client port does not retry), the socket is a file
+# (socket-abstract=no: abstract names do not cross network namespaces).
+memif_pair() {  # workers
+  local w=$1 out=$T/memif-$1 sock=$T/memif-$1.sock
+  timeout 300 "$GW" $EAL --file-prefix "hdet$$md" \
+    --vdev="net_memif0,role=server,id=0,socket=$sock,socket-abstract=no" -- --role dest --sink "$out" \
+    --exit-on-complete --timeout 60 >"$T/mdst.log" 2>&1 &
+  local dpid=$!
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+  timeout 300 "$GW" $EAL --file-prefix "hdet$$ms" \
+    --vdev="net_memif0,role=client,id=0,socket=$sock,socket-abstract=no" -- --role source --trace "$TRACE" \
+    --workers "$w" --timeout 60 --quiet >"$T/msrc.log" 2>&1
+  local src_rc=$?
+  wait "$dpid"
+  local dst_rc=$?
+  if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$WANT" ]; then
+    ok "net_memif between two processes, $w worker(s): both exit 0, image sha256 matches"
+  else
+    bad "net_memif, $w worker(s) (source rc $src_rc, dest rc $dst_rc)"; tail -15 "$T/msrc.log" "$T/mdst.log"
+  fi
+  rm -rf "$out"
+}
+memif_pair 1
+memif_pair 2
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
