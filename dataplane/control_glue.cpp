@@ -130,6 +130,10 @@ json stats_json(const gateway_view &v) {
     j["dest"] = {{"frames", minus(d.frames, z.dst.frames)},
                  {"decoded", minus(d.decoded, z.dst.decoded)},
                  {"acks", minus(d.acks_sent, z.dst.acks_sent)},
+                 // Pages that could not be rebuilt, asked for again and rebuilt since.
+                 {"pages_lost", minus(d.pages_lost, z.dst.pages_lost)},
+                 {"pages_repaired", minus(d.pages_repaired, z.dst.pages_repaired)},
+                 {"repair_frames", minus(d.repair_frames, z.dst.repair_frames)},
                  {"complete", v.drx->complete()},
                  {"drops", drops}};
   }

@@ -2,6 +2,7 @@
 #include "dest.h"
 
 #include <cstdio>
+#include <map>
 #include <rte_cycles.h>
 
 #include "wire/format.h"
@@ -11,15 +12,41 @@ namespace hde::dp {
 namespace {
 constexpr unsigned kBurst = 32;
 constexpr std::uint32_t kAckEvery = 16;  // frames between acks of a busy stream
+
+// Header of a frame the destination sends back to the source (ACK, REPAIR).
+wire::frame_header reply_header(wire::frame_type t, std::uint16_t stream, std::uint32_t epoch) {
+  wire::frame_header h{};
+  h.magic = wire::kMagic;
+  h.version = wire::kVersion;
+  h.type = static_cast<std::uint8_t>(t);
+  h.stream = stream;
+  h.epoch = epoch;
+  return h;
+}
 }  // namespace
 
-// One source stream: its decoder, reorder window and ack state.
+// One source stream: its decoder, reorder window, ack state, and the pages
+// it could not rebuild.
 struct dest_rx::stream : page_sink {
   stream(dest_rx &d, std::uint32_t epoch_, std::uint32_t window)
       : owner(d), epoch(epoch_), dec(decoder_config{}, *this), win(window) {}
-  error put_page(page_key k, const std::byte *p) override { return owner.sink_.put_page(k, p); }
+  error put_page(page_key k, const std::byte *p) override {
+    if (!missing.empty() && missing.erase({k.vm, k.gfn}) != 0)
+      ++owner.st_.pages_repaired;
+    return owner.sink_.put_page(k, p);
+  }
   error put_zero(std::uint32_t vm, std::uint64_t gfn, std::uint32_t n) override {
+    if (!missing.empty()) {
+      auto a = missing.lower_bound({vm, gfn}), b = missing.lower_bound({vm, gfn + n});
+      owner.st_.pages_repaired += static_cast<std::uint64_t>(std::distance(a, b));
+      missing.erase(a, b);
+    }
     return owner.sink_.put_zero(vm, gfn, n);
+  }
+  // Never guessed: asked for again (send_repairs) until a record brings it.
+  void on_lost(page_key k, error) override {
+    ++owner.st_.pages_lost;
+    missing.emplace(std::make_pair(k.vm, k.gfn), 0);
   }
   void on_mark(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last) override {
     if (!owner.o_.quiet)
@@ -38,11 +65,16 @@ struct dest_rx::stream : page_sink {
   bool ack_due = false;       // a duplicate or gap: ack at once
   std::uint64_t first_unacked_tsc = 0;
   bool done = false;
+  // (vm, gfn) -> when last asked for (0: not yet). The failure path only:
+  // allocation here is fine.
+  std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> missing;
+  std::uint64_t frames_decoded = 0;
 };
 
 dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool)
     : o_(o), port_(port), nrxq_(nrxq), pool_(pool), sink_(o.max_vm_mb << 20) {
   ack_delay_tsc_ = rte_get_tsc_hz() / 5000;  // 200 us
+  repair_retry_tsc_ = rte_get_tsc_hz() / 20;  // ask for a missing page again after 50 ms
   rte_eth_macaddr_get(port, &reply_.src_mac);
   reply_.src_ip = o.dst_ip;
   reply_.src_port = o.udp_port;
@@ -144,8 +176,21 @@ void dest_rx::on_frame(rte_mbuf *m, std::uint64_t now) {
   s.win.drain([&](rte_mbuf *f) {
     const std::byte *p = rte_pktmbuf_mtod_offset(f, const std::byte *, kL2L4);
     const auto len = wire::load<wire::frame_header>(p).payload_len + wire::kFrameHeaderSize;
-    if (s.dec.on_frame({p, len}) != error::ok)
-      ++st_.decode_errors;
+    if (o_.fault_forget_every != 0 && ++s.frames_decoded % o_.fault_forget_every == 0 &&
+        s.dec.mirror_slots() != 0) {
+      // Fault injection (tests): lose a baseline, as a receiver bug would.
+      s.dec.forget_slot(static_cast<std::uint32_t>((s.frames_decoded * 0x9E3779B97F4A7C15ULL >> 32) %
+                                                   s.dec.mirror_slots()));
+      ++st_.faults_injected;
+    }
+    const std::uint64_t broken = s.dec.stats().broken_frames;
+    s.dec.on_frame({p, len});
+    if (s.dec.stats().broken_frames != broken) {
+      ++st_.decode_errors;  // the rest of the frame's pages are unknown: cannot be asked for
+      failed_ = true;
+      std::fprintf(stderr, "hde-gateway: stream %u: frame %llu cannot be decoded: the image would be "
+                   "incomplete\n", s.id, static_cast<unsigned long long>(wire::load<wire::frame_header>(p).seq));
+    }
     ++st_.decoded;
     rte_pktmbuf_free(f);
   });
@@ -161,14 +206,11 @@ void dest_rx::send_ack(std::uint16_t id, stream &s) {
   }
   const sack_info a = s.win.sack();
   auto *p = rte_pktmbuf_mtod_offset(m, std::byte *, kL2L4);
-  wire::frame_header h{};
-  h.magic = wire::kMagic;
-  h.version = wire::kVersion;
-  h.type = static_cast<std::uint8_t>(wire::frame_type::ack);
-  h.stream = id;
-  h.epoch = s.epoch;
+  wire::frame_header h = reply_header(wire::frame_type::ack, id, s.epoch);
   h.payload_len = sizeof a.sack;
   h.seq = a.cum;
+  // Pages still missing on this stream: the source is not done until 0.
+  h.ack = static_cast<std::uint32_t>(std::min<std::size_t>(s.missing.size(), 0xFFFFFFFFu));
   std::memcpy(p, &h, sizeof h);
   std::memcpy(p + wire::kFrameHeaderSize, a.sack, sizeof a.sack);
   const std::size_t len = wire::kFrameHeaderSize + sizeof a.sack;
@@ -183,13 +225,55 @@ void dest_rx::send_ack(std::uint16_t id, stream &s) {
   s.ack_due = false;
 }
 
+// REPAIR frames: the stream's missing pages not asked for in the last
+// repair_retry_tsc_, up to 8 frames per call.
+void dest_rx::send_repairs(std::uint16_t id, stream &s, std::uint64_t now) {
+  const std::size_t per_frame = (wire::frame_size_for_mtu(o_.mtu) - wire::kFrameHeaderSize) / sizeof(wire::repair_entry);
+  auto it = s.missing.begin();
+  for (int frames = 0; frames < 8 && it != s.missing.end(); ++frames) {
+    rte_mbuf *m = nullptr;
+    std::byte *p = nullptr;
+    std::size_t n = 0;
+    for (; it != s.missing.end() && n < per_frame; ++it) {
+      if (it->second != 0 && now - it->second < repair_retry_tsc_)
+        continue;
+      if (m == nullptr) {
+        if ((m = rte_pktmbuf_alloc(pool_)) == nullptr) {
+          ++st_.ack_alloc_fail;
+          return;
+        }
+        p = rte_pktmbuf_mtod_offset(m, std::byte *, kL2L4);
+      }
+      const wire::repair_entry e{it->first.second, it->first.first, 0};
+      std::memcpy(p + wire::kFrameHeaderSize + n * sizeof e, &e, sizeof e);
+      it->second = now;
+      ++n;
+    }
+    if (m == nullptr)
+      return;
+    wire::frame_header h = reply_header(wire::frame_type::repair, id, s.epoch);
+    h.record_count = static_cast<std::uint16_t>(n);
+    h.payload_len = static_cast<std::uint16_t>(n * sizeof(wire::repair_entry));
+    std::memcpy(p, &h, sizeof h);
+    const std::size_t len = wire::kFrameHeaderSize + h.payload_len;
+    wire::seal_frame({p, len});
+    write_envelope(m, reply_, static_cast<std::uint16_t>(len));
+    if (rte_eth_tx_burst(port_, 0, &m, 1) != 1) {
+      rte_pktmbuf_free(m);
+      return;  // asked again after the retry interval
+    }
+    ++st_.repair_frames;
+    st_.repair_requests += n;
+  }
+}
+
 void dest_rx::check_complete() {
   std::uint32_t want = 0, done = 0;
   for (const auto &s : streams_) {
     if (!s)
       continue;
     want = std::max(want, s->dec.peer_streams());
-    done += s->done ? 1 : 0;
+    done += s->done && s->missing.empty() ? 1 : 0;
   }
   if (want == 0 || done < want)
     return;
@@ -221,6 +305,8 @@ unsigned dest_rx::poll(std::uint64_t now) {
     if (s->ack_due || s->unacked >= kAckEvery ||
         (s->unacked > 0 && now - s->first_unacked_tsc >= ack_delay_tsc_))
       send_ack(static_cast<std::uint16_t>(id), *s);
+    if (!s->missing.empty() && have_peer_)
+      send_repairs(static_cast<std::uint16_t>(id), *s, now);
   }
   if (any_done && !complete_)
     check_complete();

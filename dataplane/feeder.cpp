@@ -51,10 +51,12 @@ void feeder::list_round(std::size_t slot, std::size_t round, const std::byte *pr
   round_batch &b = batches_[slot];
   b.index = static_cast<std::uint32_t>(round);
   b.last = last;
+  b.image = cur;
+  b.image_pages = npages;
   b.pages.clear();
   for (std::uint64_t g = 0; g < npages; ++g)
     if (prev == nullptr || std::memcmp(prev + g * kPageSize, cur + g * kPageSize, kPageSize) != 0)
-      b.pages.push_back(work_item{page_in{{0, g}, cur + g * kPageSize}, b.index, 0, false});
+      b.pages.push_back(work_item{page_in{{0, g}, cur + g * kPageSize}, b.index, 0, false, false});
 }
 
 void feeder::generate(const gen_spec &g) {

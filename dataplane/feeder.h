@@ -25,12 +25,15 @@ struct work_item {
   std::uint32_t round = 0;
   std::uint64_t round_pages = 0;  // marker: pages of the round sent to this worker
   bool last = false;              // marker: last round
+  bool repair = false;            // the destination lost this page: send it whole again
 };
 
 struct round_batch {
   std::uint32_t index = 0;
   bool last = false;
   std::vector<work_item> pages;
+  const std::byte *image = nullptr;  // the round's snapshot (VM 0), for repairs
+  std::uint64_t image_pages = 0;
 };
 
 class feeder {

@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
       raw.push_back(workers.back().get());
     }
     ing = std::make_unique<ingress>(feed, raw);
-    acks = std::make_unique<ack_rx>(src_port, src_rxq, o, raw);
+    acks = std::make_unique<ack_rx>(src_port, src_rxq, o, raw, *ing);
   }
   if (is_dst)
     drx = std::make_unique<dest_rx>(o, dst_port, dst_rxq, pool);
@@ -362,13 +362,16 @@ int main(int argc, char **argv) {
     }
     if (is_src) {
       bool all_drained = true, all_rounds = ing->all_pushed();
+      bool repaired = ing->repairs_pending() == 0;  // nothing the destination lost is still unsent...
       std::uint64_t progress = 0;
       for (auto &w : workers) {
         all_drained = all_drained && w->drained();
+        repaired = repaired && w->peer_missing() == 0;  // ...or still missing there
         all_rounds = all_rounds && w->rounds_done() == feed.rounds();
         progress = std::max(progress, w->last_progress_tsc());
       }
-      if ((all_rounds || draining) && all_drained && (o.r == role::source || draining || drx->complete())) {
+      if ((all_rounds || draining) && all_drained && (repaired || draining) &&
+          (o.r == role::source || draining || drx->complete())) {
         if (!draining && !o.quiet)
           std::printf("hde-gateway: source: every frame of the last round acknowledged\n");
         g_quit = true;
@@ -463,6 +466,10 @@ int main(int argc, char **argv) {
     std::printf("  ack-rx: %llu frames, %llu acks, %llu not HDE acks, %llu bad stream, %llu ring full\n",
                 (unsigned long long)a.frames, (unsigned long long)a.acks, (unsigned long long)a.not_hde,
                 (unsigned long long)a.bad_stream, (unsigned long long)a.ring_full);
+    if (a.repair_frames != 0)
+      std::printf("  repairs: %llu REPAIR frames asked for %llu pages, %llu of no known round\n",
+                  (unsigned long long)a.repair_frames, (unsigned long long)a.repair_pages,
+                  (unsigned long long)ing->repairs_unknown());
   }
   if (is_dst) {
     print_port_stats(dst_port, "dest");
@@ -476,6 +483,12 @@ int main(int argc, char **argv) {
     std::printf("  dest pages: zero %llu, ref %llu, delta %llu, page %llu\n",
                 (unsigned long long)dec.rung_pages[0], (unsigned long long)dec.rung_pages[1],
                 (unsigned long long)dec.rung_pages[2], (unsigned long long)dec.rung_pages[3]);
+    if (d.pages_lost != 0 || d.faults_injected != 0)
+      std::printf("  dest repairs: %llu pages lost, %llu repaired, %llu REPAIR frames (%llu page requests), "
+                  "%llu baselines dropped by --fault-forget-every\n",
+                  (unsigned long long)d.pages_lost, (unsigned long long)d.pages_repaired,
+                  (unsigned long long)d.repair_frames, (unsigned long long)d.repair_requests,
+                  (unsigned long long)d.faults_injected);
     std::printf("  dest drops: stale_epoch %llu bad_stream %llu", (unsigned long long)d.stale_epoch,
                 (unsigned long long)d.bad_stream);
     for (std::size_t i = 0; i < kRxDropCount; ++i)

@@ -53,6 +53,8 @@ void print_usage(const char *prog) {
       "  --idle-sleep-us N    sleep when idle, 0 = busy poll (default 50)\n"
       "  --timeout N          give up after N s without progress (default 60)\n"
       "  --max-vm-mb N        dest: largest VM image (default 16384)\n"
+      "  --fault-forget-every N  dest, for tests: drop a baseline every N frames; the pages\n"
+      "                       that needed it are asked for again (REPAIR) (default 0: never)\n"
       "  --quiet              no progress lines\n"
       "  --ctl-sock PATH      control socket for hdectl (default <DPDK runtime dir>/hde.sock)\n"
       "  --link-rate RATE     source: pace to RATE bits/s (0 = unlimited, 500m, 10g)\n"
@@ -170,7 +172,8 @@ bool parse_options(int argc, char **argv, options &o) {
 bool parse_argv(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_mode, o_codec, o_cache, o_mtu, o_port,
-    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config
+    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
+    o_fault
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -185,7 +188,8 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"timeout", required_argument, nullptr, o_timeout}, {"max-vm-mb", required_argument, nullptr, o_maxvm},
       {"quiet", no_argument, nullptr, o_quiet},           {"preload", no_argument, nullptr, o_preload},
       {"gen", required_argument, nullptr, o_gen},         {"ctl-sock", required_argument, nullptr, o_ctl},
-      {"link-rate", required_argument, nullptr, o_rate},   {"config", required_argument, nullptr, o_config},           {"help", no_argument, nullptr, o_help},
+      {"link-rate", required_argument, nullptr, o_rate},   {"config", required_argument, nullptr, o_config},
+      {"fault-forget-every", required_argument, nullptr, o_fault}, {"help", no_argument, nullptr, o_help},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -279,6 +283,11 @@ bool parse_argv(int argc, char **argv, options &o) {
       if (!parse_u64(optarg, 1, 1 << 22, v))
         return bad("--max-vm-mb", optarg);
       o.max_vm_mb = v;
+      break;
+    case o_fault:
+      if (!parse_u64(optarg, 0, 1u << 30, v))
+        return bad("--fault-forget-every", optarg);
+      o.fault_forget_every = static_cast<std::uint32_t>(v);
       break;
     case o_quiet: o.quiet = true; break;
     case o_preload: o.preload = true; break;

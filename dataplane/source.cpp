@@ -205,6 +205,10 @@ void worker::apply_ack(rte_mbuf *m) {
   a.cum = h.seq;
   std::memcpy(a.sack, p + wire::kFrameHeaderSize, sizeof a.sack);
   ++st_.acks;
+  if (a.cum >= peer_missing_seq_) {  // the newest ack says how many pages are missing
+    peer_missing_seq_ = a.cum;
+    peer_missing_.store(h.ack, std::memory_order_relaxed);
+  }
   std::uint64_t sample = 0;
   std::uint32_t n = win_.ack(a, [&](auto &slot) {
     if (slot.retransmits == 0 && now_ > slot.sent_tsc)  // Karn: clean samples only
@@ -269,12 +273,18 @@ unsigned worker::poll(std::uint64_t now) {
     unsigned k = 0;
     for (unsigned i = 0; i < n; ++i) {
       const work_item &it = *items[i];
-      if (it.page.data != nullptr) {
+      if (it.page.data != nullptr && !it.repair) {
         burst[k++] = it.page;
         continue;
       }
       enc_->encode(burst, k);
       k = 0;
+      if (it.repair) {
+        enc_->repair(&it.page, 1);
+        ++st_.repairs;
+        open_frame_ = true;
+        continue;
+      }
       enc_->mark_round(it.page.key.vm, it.round, it.round_pages, it.last);
       rounds_done_.fetch_add(1, std::memory_order_release);
       open_frame_ = false;
@@ -326,9 +336,45 @@ bool ingress::push_pending(std::size_t w) {
   return p.empty();
 }
 
-unsigned ingress::poll(std::uint64_t) {
-  if (done_)
+void ingress::request_repair(page_key k) { repairs_.push_back(k); }
+
+// Queue requested repairs, each behind whatever its worker already has. The
+// page comes from the image of the round being pushed: its markers are not
+// out yet, so the image stays loaded until the workers have encoded these;
+// once every round is out, from the last image, which nothing replaces.
+// Its content is at least as new as anything sent for the page before.
+unsigned ingress::push_repairs() {
+  if (repairs_.empty())
     return 0;
+  const round_batch *b = nullptr;
+  if (done_)
+    b = round_ + 1 == f_.rounds() ? f_.ready(round_) : nullptr;  // nullptr: stopped by a signal
+  else if (!markers_)
+    b = f_.ready(round_);
+  if (b == nullptr || b->image == nullptr)
+    return 0;
+  for (page_key k : repairs_) {
+    if (k.vm != 0 || k.gfn >= b->image_pages) {
+      ++repairs_unknown_;
+      continue;
+    }
+    repair_items_.push_back(work_item{page_in{k, b->image + k.gfn * kPageSize}, b->index, 0, false, true});
+    pending_[worker_of(k, w_.size())].push_back(&repair_items_.back());
+  }
+  const auto n = static_cast<unsigned>(repairs_.size());
+  repairs_.clear();
+  for (std::size_t w = 0; w < w_.size(); ++w)
+    push_pending(w);
+  return n;
+}
+
+unsigned ingress::poll(std::uint64_t) {
+  const unsigned repaired = push_repairs();
+  if (done_) {
+    for (std::size_t w = 0; w < w_.size(); ++w)
+      push_pending(w);
+    return repaired;
+  }
   std::uint32_t min_done = ~0u;
   for (worker *w : w_)
     min_done = std::min(min_done, w->rounds_done());
@@ -380,8 +426,9 @@ unsigned ingress::poll(std::uint64_t) {
 
 // --- ack reception ---------------------------------------------------------------
 
-ack_rx::ack_rx(std::uint16_t port, std::uint16_t nrxq, const options &o, std::vector<worker *> workers)
-    : port_(port), nrxq_(nrxq), o_(o), w_(std::move(workers)) {}
+ack_rx::ack_rx(std::uint16_t port, std::uint16_t nrxq, const options &o, std::vector<worker *> workers,
+               ingress &ing)
+    : port_(port), nrxq_(nrxq), o_(o), w_(std::move(workers)), ing_(ing) {}
 
 unsigned ack_rx::poll(std::uint64_t) {
   unsigned total = 0;
@@ -402,8 +449,20 @@ unsigned ack_rx::poll_queue(std::uint16_t q) {
       ++st_.drops[static_cast<std::size_t>(why)];
     } else if (wire::parse_frame_header({v.payload, v.len}, h) != error::ok) {
       ++st_.not_hde;
+    } else if (h.type == static_cast<std::uint8_t>(wire::frame_type::repair)) {
+      // Pages the destination could not rebuild: send them again, whole.
+      if (h.payload_len == h.record_count * sizeof(wire::repair_entry) && h.stream < w_.size()) {
+        ++st_.repair_frames;
+        for (std::uint16_t i = 0; i < h.record_count; ++i) {
+          const auto e = wire::load<wire::repair_entry>(v.payload + wire::kFrameHeaderSize + i * sizeof(wire::repair_entry));
+          ing_.request_repair({e.vm, e.gfn});
+          ++st_.repair_pages;
+        }
+      } else {
+        ++st_.not_hde;
+      }
     } else if (h.type != static_cast<std::uint8_t>(wire::frame_type::ack)) {
-      ++st_.not_hde;  // our own data frames seen on a shared medium, or control frames
+      ++st_.not_hde;  // our own data frames seen on a shared medium
     } else if (h.stream >= w_.size()) {
       ++st_.bad_stream;
     } else if (rte_ring_sp_enqueue(w_[h.stream]->acks(), m[i]) != 0) {

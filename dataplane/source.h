@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
@@ -44,6 +45,7 @@ struct alignas(64) worker_stats {
   std::uint64_t bad_acks = 0;      // ACK frames that did not parse
   std::uint64_t window_full = 0;   // polls that could not encode: window full
   std::uint64_t loss_events = 0;   // timeouts that cut the congestion window
+  std::uint64_t repairs = 0;       // pages sent again whole at the destination's request
 };
 
 class worker final : public task, private frame_output {
@@ -70,6 +72,8 @@ public:
     f(*cache_pub_.load(std::memory_order_acquire));
   }
   std::uint32_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  // Pages the destination still misses on this stream, from its latest ACK.
+  std::uint32_t peer_missing() const { return peer_missing_.load(std::memory_order_relaxed); }
   const worker_stats &stats() const { return st_; }
   std::uint16_t id() const { return id_; }
   double cwnd() const { return cwnd_; }
@@ -110,6 +114,8 @@ private:
   double rate_bytes_per_tsc_ = 0, tokens_ = 0, burst_bytes_ = 0;
   std::uint64_t last_refill_ = 0;
   std::atomic<std::uint32_t> in_flight_{0};
+  std::atomic<std::uint32_t> peer_missing_{0};
+  std::uint64_t peer_missing_seq_ = 0;  // cumulative ack that reported it
   rte_mbuf *cur_ = nullptr;        // frame being written by the encoder
   static constexpr unsigned kTxBuf = 256;
   rte_mbuf *tx_[kTxBuf];
@@ -130,9 +136,16 @@ public:
   // Stop feeding (a signal): what is queued is still sent and acknowledged.
   void stop() { done_ = true; }
   std::uint32_t rounds_pushed() const { return round_; }
+  // The destination lost this page (a REPAIR frame): queue it, whole, for
+  // its worker. Main lcore (ack_rx), like poll().
+  void request_repair(page_key k);
+  // Repairs asked for and not yet queued to a worker.
+  std::size_t repairs_pending() const { return repairs_.size(); }
+  std::uint64_t repairs_unknown() const { return repairs_unknown_; }
 
 private:
   bool push_pending(std::size_t w);
+  unsigned push_repairs();
   feeder &f_;
   std::vector<worker *> w_;
   std::uint32_t round_ = 0;    // round being pushed
@@ -144,6 +157,11 @@ private:
   // Markers live until the worker has read them: one per round and worker
   // (with a preloaded trace, ingress runs rounds ahead of the workers).
   std::vector<std::vector<work_item>> marks_;      // [round][worker]
+  // Repairs: requested pages, and their work items (they must outlive the
+  // worker's read; repairs are rare, so they are simply kept).
+  std::vector<page_key> repairs_;
+  std::deque<work_item> repair_items_;
+  std::uint64_t repairs_unknown_ = 0;  // asked for a page no round has
 };
 
 struct alignas(64) ack_rx_stats {
@@ -152,12 +170,15 @@ struct alignas(64) ack_rx_stats {
   std::uint64_t ring_full = 0;
   std::uint64_t not_hde = 0;       // bad magic/version/crc/length
   std::uint64_t bad_stream = 0;
+  std::uint64_t repair_frames = 0;  // REPAIR frames from the destination
+  std::uint64_t repair_pages = 0;   // pages they asked for
   std::uint64_t drops[kRxDropCount] = {};
 };
 
 class ack_rx final : public task {
 public:
-  ack_rx(std::uint16_t port, std::uint16_t nrxq, const options &o, std::vector<worker *> workers);
+  ack_rx(std::uint16_t port, std::uint16_t nrxq, const options &o, std::vector<worker *> workers,
+         ingress &ing);
   unsigned poll(std::uint64_t now) override;
   const char *name() const override { return "ack-rx"; }
   const ack_rx_stats &stats() const { return st_; }
@@ -167,6 +188,7 @@ private:
   std::uint16_t port_, nrxq_;
   const options &o_;
   std::vector<worker *> w_;
+  ingress &ing_;
   ack_rx_stats st_;
 };
 

@@ -356,16 +356,19 @@ bool baseline_mirror::reset(std::uint32_t slot_count, std::uint32_t max_slots) {
       return false;
     }
     gens_ = std::make_unique<std::uint32_t[]>(slot_count);
+    empty_ = std::make_unique<bool[]>(slot_count);
     nslots_ = slot_count;
   }
   // Generations restart with the stream, as the sender's do for a new stream.
-  for (std::uint32_t s = 0; s < nslots_; ++s)
+  for (std::uint32_t s = 0; s < nslots_; ++s) {
     gens_[s] = 0;
+    empty_[s] = false;
+  }
   return true;
 }
 
 const std::byte *baseline_mirror::get(std::uint32_t slot, std::uint32_t gen) const {
-  if (slot >= nslots_ || gens_[slot] != gen || gen == 0)
+  if (slot >= nslots_ || gens_[slot] != gen || gen == 0 || empty_[slot])
     return nullptr;
   return pages_ + std::size_t(slot) * kPageSize;
 }
@@ -375,7 +378,20 @@ bool baseline_mirror::fill(std::uint32_t slot, const std::byte *page) {
     return false;
   std::memcpy(pages_ + std::size_t(slot) * kPageSize, page, kPageSize);
   ++gens_[slot];
+  empty_[slot] = false;
   return true;
+}
+
+void baseline_mirror::fill_lost(std::uint32_t slot) {
+  if (slot >= nslots_)
+    return;
+  ++gens_[slot];
+  empty_[slot] = true;
+}
+
+void baseline_mirror::forget(std::uint32_t slot) {
+  if (slot < nslots_)
+    empty_[slot] = true;
 }
 
 }  // namespace hde

@@ -156,11 +156,17 @@ public:
   const std::byte *get(std::uint32_t slot, std::uint32_t gen) const;
   // Copy page into slot and bump its generation; false if slot is out of range.
   bool fill(std::uint32_t slot, const std::byte *page);
+  // The sender filled slot but its record could not be applied: bump the
+  // generation, keep no content (get() refuses it until the next fill).
+  void fill_lost(std::uint32_t slot);
+  // Drop slot's content, generation unchanged (fault injection).
+  void forget(std::uint32_t slot);
 
 private:
   std::uint32_t nslots_ = 0;
   std::byte *pages_ = nullptr;
   std::unique_ptr<std::uint32_t[]> gens_;
+  std::unique_ptr<bool[]> empty_;  // no valid content (fill_lost, forget)
 };
 
 }  // namespace hde

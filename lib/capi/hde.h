@@ -68,7 +68,8 @@ typedef struct hde_encoder_stats {
 typedef struct hde_decoder_stats {
   uint64_t frames;
   uint64_t zero_pages, ref_pages, delta_pages, page_pages;
-  uint64_t errors; /* frames rejected, all reasons */
+  uint64_t errors;     /* errors of all reasons: broken frames and lost pages */
+  uint64_t pages_lost; /* page records that could not be applied (on_lost) */
 } hde_decoder_stats;
 
 /* Called with each sealed frame; the bytes are valid during the call only. */
@@ -87,6 +88,10 @@ int hde_encode_pages(hde_encoder *enc, const hde_page *pages, size_t n);
 int hde_encoder_mark_round(hde_encoder *enc, uint32_t vm, uint32_t round, uint64_t pages, int last);
 /* Send everything encoded so far. */
 int hde_encoder_flush(hde_encoder *enc);
+/* Send pages again whole, because the destination lost them (hde_sink
+ * on_lost): ZERO or PAGE, never relative to a baseline; each page's baseline
+ * is filled afresh. */
+int hde_encoder_repair_pages(hde_encoder *enc, const hde_page *pages, size_t n);
 /* Force the codec of the mode's path (the batch codec when the mode batches);
  * closes the open batch first. */
 int hde_encoder_set_codec(hde_encoder *enc, const char *codec);
@@ -94,11 +99,18 @@ void hde_encoder_get_stats(const hde_encoder *enc, hde_encoder_stats *out);
 
 typedef struct hde_sink {
   void *user;
-  /* Return 0, or nonzero to reject the page (the frame then fails). */
+  /* Return 0, or nonzero to reject the page: it is then lost (on_lost), the
+   * frame's other records still apply and hde_decode_frame reports the error. */
   int (*put_page)(void *user, uint32_t vm, uint64_t gfn, const void *page);
+  /* A rejected run of zero pages makes the frame fail. */
   int (*put_zero)(void *user, uint32_t vm, uint64_t gfn, uint32_t count);
   /* Optional: end of a round. */
   void (*on_mark)(void *user, uint32_t vm, uint32_t round, uint64_t pages, int last);
+  /* Optional: a page record arrived but could not be applied (its baseline
+   * is gone or stale, its data does not decode, put_page rejected it). The
+   * page is never guessed: ask the source to send it again
+   * (hde_encoder_repair_pages on the sending side). err: a negative hde_error. */
+  void (*on_lost)(void *user, uint32_t vm, uint64_t gfn, int err);
 } hde_sink;
 
 /* max_slots bounds the baseline mirror (0: 1 Mi slots = 4 GiB). */

@@ -42,6 +42,10 @@ public:
     if (s_.on_mark)
       s_.on_mark(s_.user, vm, round, pages, last ? 1 : 0);
   }
+  void on_lost(page_key k, error e) override {
+    if (s_.on_lost)
+      s_.on_lost(s_.user, k.vm, k.gfn, rc(e));
+  }
 
 private:
   hde_sink s_;
@@ -120,6 +124,19 @@ __attribute__((visibility("default"))) int hde_encode_pages(hde_encoder *e, cons
   return 0;
 }
 
+__attribute__((visibility("default"))) int hde_encoder_repair_pages(hde_encoder *e, const hde_page *pages,
+                                                                    size_t n) {
+  if (e == nullptr || (pages == nullptr && n != 0))
+    return rc(error::bad_input);
+  for (size_t i = 0; i < n; ++i) {
+    if (pages[i].data == nullptr)
+      return rc(error::bad_input);
+    const page_in p{{pages[i].vm, pages[i].gfn}, static_cast<const std::byte *>(pages[i].data)};
+    e->enc.repair(&p, 1);
+  }
+  return 0;
+}
+
 __attribute__((visibility("default"))) int hde_encoder_mark_round(hde_encoder *e, uint32_t vm,
                                                                   uint32_t round, uint64_t pages,
                                                                   int last) {
@@ -188,6 +205,7 @@ __attribute__((visibility("default"))) void hde_decoder_get_stats(const hde_deco
   out->errors = 0;
   for (auto n : s.errors)
     out->errors += n;
+  out->pages_lost = s.pages_lost;
 }
 
 __attribute__((visibility("default"))) const char *hde_strerror(int err) {

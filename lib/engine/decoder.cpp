@@ -24,6 +24,7 @@ struct decoder::impl {
   std::uint32_t peer_streams = 0;
   std::uint32_t epoch = 0;
   std::uint64_t next_seq = 0;
+  error first_lost = error::ok;  // the frame's first lost page, if any
 
   std::unique_ptr<std::byte[]> reasm, batch;
   std::size_t reasm_len = 0, reasm_total = 0;
@@ -39,19 +40,41 @@ struct decoder::impl {
     return e;
   }
 
+  // A frame that cannot be (fully) applied: the pages in the rest of it are
+  // unknown.
+  error broken(error e) {
+    ++st.broken_frames;
+    return fail(e);
+  }
+
+  // A page record that parsed but cannot be applied: only this page is lost.
+  // The sink is told (the data plane asks for it again), the slot the sender
+  // filled moves on a generation without content so that the mirror stays in
+  // step, and decoding goes on with the next record.
+  error lost(page_key key, std::uint32_t fill_slot, error e) {
+    fail(e);
+    if (first_lost == error::ok)
+      first_lost = e;
+    if (fill_slot != kNoSlot)
+      mirror.fill_lost(fill_slot);
+    ++st.pages_lost;
+    sink.on_lost(key, e);
+    return error::ok;
+  }
+
   error on_frame(bytes_view f) {
     frame_header h;
     if (error e = parse_frame_header(f, h); e != error::ok)
-      return fail(e);
+      return broken(e);
     if (h.type != static_cast<std::uint8_t>(frame_type::data))
-      return fail(error::bad_frame_type);
+      return broken(error::bad_frame_type);
     if (cfg.check_sequence && started) {
       if (h.epoch != epoch && h.seq == 0) {
         started = false;  // the sender restarted: a new stream begins
       } else if (h.epoch != epoch) {
-        return fail(error::stale_baseline);
+        return broken(error::stale_baseline);
       } else if (h.seq != next_seq) {
-        return fail(error::sequence_gap);
+        return broken(error::sequence_gap);
       }
     }
     epoch = h.epoch;
@@ -61,15 +84,16 @@ struct decoder::impl {
 
     const std::byte *p = f.data() + kFrameHeaderSize;
     const std::byte *end = f.data() + f.size();
+    first_lost = error::ok;
     for (std::uint16_t i = 0; i < h.record_count; ++i) {
       if (error e = next_record(p, end, false); e != error::ok) {
         reasm_len = reasm_total = 0;
-        return fail(e);
+        return broken(e);
       }
     }
     if (p != end)
-      return fail(error::bad_length);
-    return error::ok;
+      return broken(error::bad_length);
+    return first_lost;
   }
 
   // Parse the record at p (advancing p) and apply it.
@@ -129,11 +153,11 @@ struct decoder::impl {
   // Deliver a rebuilt page and mirror the sender's fill.
   error deliver(page_key key, const std::byte *pg, std::uint32_t fill_slot, rung r) {
     if (!started && fill_slot != kNoSlot)
-      return error::bad_slot;
+      return lost(key, fill_slot, error::bad_slot);
     if (fill_slot != kNoSlot && fill_slot >= mirror.slot_count())
-      return error::bad_slot;
+      return lost(key, fill_slot, error::bad_slot);
     if (error e = sink.put_page(key, pg); e != error::ok)
-      return e;
+      return lost(key, fill_slot, e);
     if (fill_slot != kNoSlot)
       mirror.fill(fill_slot, pg);
     ++st.rung_pages[static_cast<std::size_t>(r)];
@@ -144,11 +168,12 @@ struct decoder::impl {
     if (body.size() != sizeof(ref_body))
       return error::bad_length;
     auto b = load<ref_body>(body.data());
+    const page_key key{b.vm, b.gfn};
     const std::byte *src = mirror.get(b.src_slot, b.src_gen);
     if (src == nullptr)
-      return b.src_slot >= mirror.slot_count() ? error::bad_slot : error::stale_baseline;
+      return lost(key, b.fill_slot, b.src_slot >= mirror.slot_count() ? error::bad_slot : error::stale_baseline);
     if (hash_page(src).lo != b.hash_lo)
-      return error::stale_baseline;
+      return lost(key, b.fill_slot, error::stale_baseline);
     std::memcpy(page, src, kPageSize);  // src may be the slot being refilled
     return deliver({b.vm, b.gfn}, page, b.fill_slot, rung::ref);
   }
@@ -158,25 +183,26 @@ struct decoder::impl {
       return error::truncated;
     auto b = load<delta_body>(body.data());
     bytes_view data = body.subspan(sizeof(delta_body));
+    const page_key key{b.vm, b.gfn};
     const std::byte *base = mirror.get(b.base_slot, b.base_gen);
     if (base == nullptr)
-      return b.base_slot >= mirror.slot_count() ? error::bad_slot : error::stale_baseline;
+      return lost(key, b.fill_slot, b.base_slot >= mirror.slot_count() ? error::bad_slot : error::stale_baseline);
     switch (static_cast<delta_kind>(b.kind)) {
     case delta_kind::xbzrle:
       std::memcpy(page, base, kPageSize);
       if (error e = xbzrle_apply(data, page_buf{page, kPageSize}); e != error::ok)
-        return e;
+        return lost(key, b.fill_slot, e);
       break;
     case delta_kind::xor_codec:
       if (b.codec >= static_cast<std::uint8_t>(codec_id::count_))
-        return error::bad_codec;
+        return lost(key, b.fill_slot, error::bad_codec);
       if (error e = codecs.decompress(static_cast<codec_id>(b.codec), data, {xbuf, kPageSize});
           e != error::ok)
-        return e;
+        return lost(key, b.fill_slot, e);
       xor_page(base, xbuf, page);
       break;
     default:
-      return error::bad_delta;
+      return lost(key, b.fill_slot, error::bad_delta);
     }
     return deliver({b.vm, b.gfn}, page, b.fill_slot, rung::delta);
   }
@@ -186,16 +212,17 @@ struct decoder::impl {
       return error::truncated;
     auto b = load<page_body>(body.data());
     bytes_view data = body.subspan(sizeof(page_body));
+    const page_key key{b.vm, b.gfn};
     if (b.codec >= static_cast<std::uint8_t>(codec_id::count_))
-      return error::bad_codec;
+      return lost(key, b.fill_slot, error::bad_codec);
     auto c = static_cast<codec_id>(b.codec);
     if (c == codec_id::raw) {
       if (data.size() != kPageSize)
-        return error::bad_size;
-      return deliver({b.vm, b.gfn}, data.data(), b.fill_slot, rung::page);
+        return lost(key, b.fill_slot, error::bad_size);
+      return deliver(key, data.data(), b.fill_slot, rung::page);
     }
     if (error e = codecs.decompress(c, data, {page, kPageSize}); e != error::ok)
-      return e;
+      return lost(key, b.fill_slot, e);
     return deliver({b.vm, b.gfn}, page, b.fill_slot, rung::page);
   }
 
@@ -278,5 +305,7 @@ decoder::~decoder() = default;
 error decoder::on_frame(bytes_view frame) { return p_->on_frame(frame); }
 const decoder_stats &decoder::stats() const { return p_->st; }
 std::uint32_t decoder::peer_streams() const { return p_->peer_streams; }
+void decoder::forget_slot(std::uint32_t slot) { p_->mirror.forget(slot); }
+std::uint32_t decoder::mirror_slots() const { return p_->mirror.slot_count(); }
 
 }  // namespace hde

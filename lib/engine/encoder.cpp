@@ -429,6 +429,21 @@ void encoder::encode(const page_in *pages, std::size_t n) {
   p_->batch_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - p_->mark).count();
 }
 
+void encoder::repair(const page_in *pages, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const page_in &pg = pages[i];
+    ++p_->st.repairs;
+    if (is_zero_page(pg.data)) {
+      p_->encode_one(pg);  // the ZERO rung refers to nothing
+      continue;
+    }
+    ++p_->st.pages_in;
+    p_->close_zero_run();
+    p_->cache->drop_key(pg.key);
+    p_->encode_page(pg.key, hash_page(pg.data), pg.data);
+  }
+}
+
 void encoder::mark_round(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last) {
   p_->close_zero_run();
   p_->close_batch();

@@ -74,6 +74,10 @@ public:
   // Encode a burst of pages.
   void encode(const page_in *pages, std::size_t n);
   void encode(const page_in &p) { encode(&p, 1); }
+  // Send pages again whole, because the receiver lost them (decoder
+  // on_lost): ZERO or PAGE only, never relative to a baseline, and each
+  // page's baseline is filled afresh. Counted in pages_in and repairs.
+  void repair(const page_in *pages, std::size_t n);
   // End of a round for vm; pages = how many of its pages the round carried.
   void mark_round(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last);
   // Close the open batch and frame so that everything encoded so far is sent.

@@ -33,6 +33,7 @@ struct alignas(64) encoder_stats {
   std::uint64_t delta_xbzrle = 0;    // DELTA records of kind xbzrle
   std::uint64_t delta_xor = 0;       // DELTA records of kind xor_codec
   std::uint64_t delta_rejected = 0;  // a baseline existed but a PAGE was cheaper
+  std::uint64_t repairs = 0;         // pages sent again whole (the receiver lost them)
   std::uint64_t batches = 0;
   std::uint64_t batch_raw_bytes = 0;
   std::uint64_t batch_wire_bytes = 0;
@@ -48,6 +49,8 @@ struct alignas(64) decoder_stats {
   std::array<std::uint64_t, kRungCount> rung_pages{};
   std::uint64_t batches = 0;
   std::uint64_t marks = 0;
+  std::uint64_t pages_lost = 0;     // page records that could not be applied (sink told: on_lost)
+  std::uint64_t broken_frames = 0;  // frames rejected or cut short: the rest of their pages unknown
   std::array<std::uint64_t, kErrorCount> errors{};  // by error value
 };
 

@@ -33,10 +33,18 @@ inline constexpr std::size_t kMaxFrameSize = 65507;  // largest UDP payload over
 constexpr std::size_t frame_size_for_mtu(std::size_t mtu) { return mtu - 28; }
 
 enum class frame_type : std::uint8_t {
-  data = 1,  // records of one stream
-  ack = 2,   // reserved for the data plane: selective acknowledgement
-  ctrl = 3,  // reserved for the data plane: hello, epoch, re-request
+  data = 1,    // records of one stream
+  ack = 2,     // receiver -> sender: selective acknowledgement (data plane)
+  repair = 3,  // receiver -> sender: pages it could not rebuild (repair_entry list)
 };
+
+// One page of a REPAIR frame: the sender sends it again whole.
+struct repair_entry {
+  std::uint64_t gfn;
+  std::uint32_t vm;
+  std::uint32_t reserved;  // 0
+};
+static_assert(sizeof(repair_entry) == 16);
 
 // Frame header flags.
 inline constexpr std::uint16_t kFrameFlagRetransmit = 1u << 0;  // a resent copy

@@ -138,12 +138,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
       ++accepted;
   }
 
-  // Every frame is either applied or counted as an error, never both.
+  // Every error is either a broken frame or a lost page (its frame's other
+  // records still applied); every frame not accepted had one or the other.
   const decoder_stats &st = dec.stats();
   std::uint64_t errors = 0;
   for (std::size_t i = 0; i < kErrorCount; ++i)
     errors += st.errors[i] - before.errors[i];
-  if (st.errors[0] != 0 || accepted + errors != fed || st.frames - before.frames < accepted)
+  const std::uint64_t broken = st.broken_frames - before.broken_frames;
+  const std::uint64_t lost = st.pages_lost - before.pages_lost;
+  const std::uint64_t rejected = fed - accepted;
+  if (st.errors[0] != 0 || errors != broken + lost || rejected < broken || rejected > broken + lost ||
+      st.frames - before.frames < accepted)
     __builtin_trap();
   return 0;
 }

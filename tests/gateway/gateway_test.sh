@@ -55,6 +55,30 @@ for w in 1 2; do
   done
 done
 
+# Invariant 1: a page the destination cannot rebuild is asked for again,
+# never guessed. --fault-forget-every drops one of its baselines every N
+# frames; the pages that needed one are lost, requested in REPAIR frames,
+# sent again whole, and the image still matches.
+for spec in "1 datacenter" "2 internet"; do
+  set -- $spec
+  out=$T/fault-$1-$2
+  if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --trace "$TRACE" --sink "$out" \
+       --workers "$1" --mode "$2" --fault-forget-every 10 --timeout 60 --quiet >"$T/lb.log" 2>&1 \
+     && [ "$(got_sha "$out")" = "$WANT" ]; then
+    lost=$(sed -n 's/.*dest repairs: \([0-9]*\) pages lost, \([0-9]*\) repaired.*/\1 \2/p' "$T/lb.log")
+    set -- $lost
+    # A page may be lost more than once before its repair lands; each loss counts.
+    if [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] && [ "$2" -le "$1" ]; then
+      ok "baselines lost on purpose ($spec): $1 page losses, $2 pages repaired, image sha256 matches"
+    else
+      bad "fault injection ($spec): no repairs seen: '$lost'"; tail -20 "$T/lb.log"
+    fi
+  else
+    bad "fault injection ($spec)"; tail -20 "$T/lb.log"
+  fi
+  rm -rf "$out"
+done
+
 # A preloaded trace (ingress runs rounds ahead of the workers) and a
 # synthetic trace (--gen): the gateway prints the image the destination must hold.
 out=$T/pre

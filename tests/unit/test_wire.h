@@ -45,6 +45,7 @@ public:
   void on_mark(std::uint32_t vm, std::uint32_t round, std::uint64_t n, bool last) override {
     marks.push_back({vm, round, n, last});
   }
+  void on_lost(page_key k, error) override { lost.push_back(k); }
   struct mark {
     std::uint32_t vm, round;
     std::uint64_t pages;
@@ -52,6 +53,7 @@ public:
   };
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::vector<std::byte>> pages;
   std::vector<mark> marks;
+  std::vector<page_key> lost;
 };
 
 }  // namespace hde::test
