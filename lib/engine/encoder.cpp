@@ -29,6 +29,17 @@ template <typename T> std::byte *put(std::byte *p, const T &v) {
   std::memcpy(p, &v, sizeof v);
   return p + sizeof v;
 }
+
+// Pages arrive cold (guest memory this core has not touched), and the
+// hardware prefetcher stops at every 4 KiB boundary: without help the first
+// pass over a page (zero check, hash) waits on its lines one after another.
+// Asking for all of the next page's lines while this one is encoded keeps
+// them in flight together: ~5% off the encode time of a bulk round
+// (snapshot 0 of the dev trace, datacenter mode).
+void prefetch_page(const std::byte *page) {
+  for (std::size_t off = 0; off < kPageSize; off += 64)
+    __builtin_prefetch(page + off);
+}
 }  // namespace
 
 struct encoder::impl {
@@ -179,10 +190,16 @@ struct encoder::impl {
 
   // --- records ----------------------------------------------------------------
 
-  // A record assembled in rec[0, n): into the batch or straight to frames.
+  // Where a ladder record is assembled: in place at the end of the open
+  // batch when batching, so that emit() only has to count it (no copy of
+  // every record, a whole page for a PAGE record), else in the record
+  // scratch. The batch closes once it reaches batch_bytes, and batch_raw has
+  // rec_cap bytes past the largest batch: room for any record.
+  std::byte *rec_at() { return cfg.batch ? batch_raw.get() + batch_len : rec.get(); }
+
+  // A record assembled at rec_at(), n bytes: into the batch or straight to frames.
   void emit(std::size_t n, rung r) {
     if (cfg.batch) {
-      std::memcpy(batch_raw.get() + batch_len, rec.get(), n);
       batch_len += n;
       batch_rung_raw[static_cast<std::size_t>(r)] += n;
       batch_pages += r != rung::zero;
@@ -194,13 +211,15 @@ struct encoder::impl {
     }
   }
 
-  std::byte *begin_record(record_type t, std::size_t body_len, std::uint8_t flags = 0) {
-    return put(rec.get(), record_header{static_cast<std::uint8_t>(t), flags, 0,
-                                        static_cast<std::uint32_t>(body_len)});
+  // Writes a record header at p; returns where the body goes.
+  static std::byte *begin_record(std::byte *p, record_type t, std::size_t body_len,
+                                 std::uint8_t flags = 0) {
+    return put(p, record_header{static_cast<std::uint8_t>(t), flags, 0,
+                                static_cast<std::uint32_t>(body_len)});
   }
 
   void emit_init() {
-    std::byte *w = begin_record(record_type::init, sizeof(init_body));
+    std::byte *w = begin_record(rec.get(), record_type::init, sizeof(init_body));
     put(w, init_body{cache->slot_count(), static_cast<std::uint32_t>(kPageSize),
                      static_cast<std::uint32_t>(kMaxRecordSize), cfg.streams});
     send_record(rec.get(), kRecordHeaderSize + sizeof(init_body));
@@ -273,7 +292,7 @@ struct encoder::impl {
     if (!zr_open)
       return;
     zr_open = false;
-    std::byte *w = begin_record(record_type::zero, sizeof(zero_body));
+    std::byte *w = begin_record(rec_at(), record_type::zero, sizeof(zero_body));
     put(w, zero_body{zr_vm, zr_count, zr_gfn});
     emit(kRecordHeaderSize + sizeof(zero_body), rung::zero);
   }
@@ -306,7 +325,7 @@ struct encoder::impl {
     // 2 REF
     if (auto src = cache->find_content(h, data)) {
       auto fill = cache->fill(key, h, data);
-      std::byte *w = begin_record(record_type::ref, sizeof(ref_body));
+      std::byte *w = begin_record(rec_at(), record_type::ref, sizeof(ref_body));
       put(w, ref_body{key.vm, src->slot, key.gfn, src->gen, fill ? fill->slot : kNoSlot, h.lo});
       ++st.rung_pages[static_cast<std::size_t>(rung::ref)];
       emit(kRecordHeaderSize + sizeof(ref_body), rung::ref);
@@ -332,7 +351,7 @@ struct encoder::impl {
     if (dense && !(cfg.try_xor && !cfg.batch))
       return false;
     constexpr std::size_t off = kRecordHeaderSize + sizeof(delta_body);
-    std::byte *d = rec.get() + off;
+    std::byte *d = rec_at() + off;
     auto xb = dense ? result<std::size_t>::fail(error::no_space)
                     : xbzrle_encode(old, data, {d, cfg.xbzrle_budget});
     delta_kind kind = delta_kind::xbzrle;
@@ -360,7 +379,7 @@ struct encoder::impl {
     }
 
     auto fill = cache->fill(key, h, data);
-    std::byte *w = begin_record(record_type::delta, sizeof(delta_body) + len);
+    std::byte *w = begin_record(rec_at(), record_type::delta, sizeof(delta_body) + len);
     put(w, delta_body{key.vm, base.slot, key.gfn, base.gen, fill ? fill->slot : kNoSlot,
                       static_cast<std::uint8_t>(kind), static_cast<std::uint8_t>(dc), 0, 0});
     ++st.rung_pages[static_cast<std::size_t>(rung::delta)];
@@ -371,7 +390,7 @@ struct encoder::impl {
 
   void encode_page(page_key key, const content_hash &h, const std::byte *data) {
     constexpr std::size_t off = kRecordHeaderSize + sizeof(page_body);
-    std::byte *d = rec.get() + off;
+    std::byte *d = rec_at() + off;
     codec_spec c = cfg.batch ? codec_spec{codec_id::raw, 0} : cfg.page_codec;
     std::size_t len = kPageSize;
     if (c.id != codec_id::raw) {
@@ -393,7 +412,7 @@ struct encoder::impl {
         account_codec(codec_id::raw, kPageSize, kPageSize);
     }
     auto fill = cache->fill(key, h, data);
-    std::byte *w = begin_record(record_type::page, sizeof(page_body) + len);
+    std::byte *w = begin_record(rec_at(), record_type::page, sizeof(page_body) + len);
     page_body b{key.vm, fill ? fill->slot : kNoSlot, key.gfn, static_cast<std::uint8_t>(c.id), {}};
     put(w, b);
     ++st.rung_pages[static_cast<std::size_t>(rung::page)];
@@ -413,9 +432,14 @@ encoder::encoder(const encoder_config &cfg, frame_output &out)
 encoder::~encoder() = default;
 
 void encoder::encode(const page_in *pages, std::size_t n) {
+  auto one = [&](std::size_t i) {
+    if (i + 1 < n)
+      prefetch_page(pages[i + 1].data);
+    p_->encode_one(pages[i]);
+  };
   if (!p_->sel) {
     for (std::size_t i = 0; i < n; ++i)
-      p_->encode_one(pages[i]);
+      one(i);
     return;
   }
   // Hybrid: the ladder work counts too. Time runs from here; each batch
@@ -424,7 +448,7 @@ void encoder::encode(const page_in *pages, std::size_t n) {
   p_->mark = std::chrono::steady_clock::now();
   p_->timing = true;
   for (std::size_t i = 0; i < n; ++i)
-    p_->encode_one(pages[i]);
+    one(i);
   p_->timing = false;
   p_->batch_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - p_->mark).count();
 }
@@ -447,7 +471,7 @@ void encoder::repair(const page_in *pages, std::size_t n) {
 void encoder::mark_round(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last) {
   p_->close_zero_run();
   p_->close_batch();
-  std::byte *w = p_->begin_record(record_type::mark, sizeof(mark_body));
+  std::byte *w = p_->begin_record(p_->rec.get(), record_type::mark, sizeof(mark_body));
   put(w, mark_body{vm, round, pages, last ? kMarkFlagLast : 0u, 0});
   p_->send_record(p_->rec.get(), kRecordHeaderSize + sizeof(mark_body));
   ++p_->st.marks;
