@@ -127,6 +127,8 @@ json stats_json(const gateway_view &v) {
     drops["decode_error"] = minus(d.decode_errors, z.dst.decode_errors);
     drops["stale_epoch"] = minus(d.stale_epoch, z.dst.stale_epoch);
     drops["bad_stream"] = minus(d.bad_stream, z.dst.bad_stream);
+    drops["decoder_ring_full"] = minus(d.dispatch_full, z.dst.dispatch_full);
+    drops["reply_ring_full"] = minus(d.reply_full, z.dst.reply_full);
     j["dest"] = {{"frames", minus(d.frames, z.dst.frames)},
                  {"decoded", minus(d.decoded, z.dst.decoded)},
                  {"acks", minus(d.acks_sent, z.dst.acks_sent)},

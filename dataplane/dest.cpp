@@ -1,9 +1,13 @@
-// dest.cpp — receive, reorder, decode, acknowledge.
+// dest.cpp — receive and dispatch (dest_rx); reorder, decode, acknowledge
+// (dest_decoder).
 #include "dest.h"
 
 #include <cstdio>
 #include <map>
+#include <string>
 #include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_prefetch.h>
 
 #include "wire/format.h"
 
@@ -12,6 +16,8 @@ namespace hde::dp {
 namespace {
 constexpr unsigned kBurst = 32;
 constexpr std::uint32_t kAckEvery = 16;  // frames between acks of a busy stream
+constexpr unsigned kDispatchRing = 2048;  // frames waiting for one decoder
+constexpr unsigned kReplyRing = 512;      // ACK/REPAIR frames waiting for TX
 
 // Header of a frame the destination sends back to the source (ACK, REPAIR).
 wire::frame_header reply_header(wire::frame_type t, std::uint16_t stream, std::uint32_t epoch) {
@@ -23,17 +29,31 @@ wire::frame_header reply_header(wire::frame_type t, std::uint16_t stream, std::u
   h.epoch = epoch;
   return h;
 }
+
+void free_mbuf(rte_mbuf *m) { rte_pktmbuf_free(m); }
+
+// t += a, field by field, reading a with relaxed atomic loads (a is written
+// by another lcore; all fields are 64-bit counters).
+void add_stats(dest_stats &t, const dest_stats &a) {
+  static_assert(sizeof(dest_stats) % 8 == 0);
+  auto *d = reinterpret_cast<std::uint64_t *>(&t);
+  const auto *s = reinterpret_cast<const std::uint64_t *>(&a);
+  for (std::size_t i = 0; i < sizeof(dest_stats) / 8; ++i)
+    d[i] += __atomic_load_n(s + i, __ATOMIC_RELAXED);
+}
 }  // namespace
+
+// --- dest_decoder -------------------------------------------------------------
 
 // One source stream: its decoder, reorder window, ack state, and the pages
 // it could not rebuild.
-struct dest_rx::stream : page_sink {
-  stream(dest_rx &d, std::uint32_t epoch_, std::uint32_t window)
+struct dest_decoder::stream : page_sink {
+  stream(dest_decoder &d, std::uint32_t epoch_, std::uint32_t window)
       : owner(d), epoch(epoch_), dec(decoder_config{}, *this), win(window) {}
   error put_page(page_key k, const std::byte *p) override {
     if (!missing.empty() && missing.erase({k.vm, k.gfn}) != 0)
       ++owner.st_.pages_repaired;
-    return owner.sink_.put_page(k, p);
+    return owner.rx_.sink_.put_page(k, p);
   }
   error put_zero(std::uint32_t vm, std::uint64_t gfn, std::uint32_t n) override {
     if (!missing.empty()) {
@@ -41,7 +61,7 @@ struct dest_rx::stream : page_sink {
       owner.st_.pages_repaired += static_cast<std::uint64_t>(std::distance(a, b));
       missing.erase(a, b);
     }
-    return owner.sink_.put_zero(vm, gfn, n);
+    return owner.rx_.sink_.put_zero(vm, gfn, n);
   }
   // Never guessed: asked for again (send_repairs) until a record brings it.
   void on_lost(page_key k, error) override {
@@ -56,7 +76,7 @@ struct dest_rx::stream : page_sink {
       done = true;
   }
 
-  dest_rx &owner;
+  dest_decoder &owner;
   std::uint16_t id = 0;
   std::uint32_t epoch;
   decoder dec;
@@ -71,26 +91,20 @@ struct dest_rx::stream : page_sink {
   std::uint64_t frames_decoded = 0;
 };
 
-dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool)
-    : o_(o), port_(port), nrxq_(nrxq), pool_(pool), sink_(o.max_vm_mb << 20) {
+dest_decoder::dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out)
+    : rx_(rx), o_(rx.o_), index_(index), in_(in), out_(out) {
   ack_delay_tsc_ = rte_get_tsc_hz() / 5000;  // 200 us
   repair_retry_tsc_ = rte_get_tsc_hz() / 20;  // ask for a missing page again after 50 ms
-  rte_eth_macaddr_get(port, &reply_.src_mac);
-  reply_.src_ip = o.dst_ip;
-  reply_.src_port = o.udp_port;
-  reply_.dst_ip = o.src_ip;
-  reply_.dst_port = o.udp_port;
-  std::memset(&reply_.dst_mac, 0xff, sizeof reply_.dst_mac);
+  active_.reserve(streams_.size());
 }
 
-dest_rx::~dest_rx() {
+dest_decoder::~dest_decoder() {
   for (auto &s : streams_)
     if (s)
-      s->win.reset([](rte_mbuf *m) { rte_pktmbuf_free(m); });
+      s->win.reset(free_mbuf);
 }
 
-decoder_stats dest_rx::decoded() const {
-  decoder_stats t{};
+void dest_decoder::add_decoded(decoder_stats &t) const {
   for (const auto &s : streams_) {
     if (!s)
       continue;
@@ -104,41 +118,12 @@ decoder_stats dest_rx::decoded() const {
     for (std::size_t k = 0; k < kErrorCount; ++k)
       t.errors[k] += d.errors[k];
   }
-  return t;
 }
 
-void dest_rx::on_frame(rte_mbuf *m, std::uint64_t now) {
-  ++st_.frames;
-  rx_view v;
-  rx_drop why;
-  if (!parse_envelope(m, o_.udp_port, o_.check_peer ? o_.src_ip : 0, v, why)) {
-    ++st_.drops[static_cast<std::size_t>(why)];
-    rte_pktmbuf_free(m);
-    return;
-  }
-  wire::frame_header h;
-  if (error e = wire::parse_frame_header({v.payload, v.len}, h); e != error::ok) {
-    ++st_.header_errors[static_cast<std::size_t>(e)];
-    rte_pktmbuf_free(m);
-    return;
-  }
-  if (h.type != static_cast<std::uint8_t>(wire::frame_type::data)) {
-    ++st_.header_errors[static_cast<std::size_t>(error::bad_frame_type)];
-    rte_pktmbuf_free(m);
-    return;
-  }
-  ++st_.data_frames;
-  if (!have_peer_) {  // answer where the data comes from
-    rte_ether_addr_copy(&v.src_mac, &reply_.dst_mac);
-    reply_.dst_ip = v.src_ip;
-    reply_.dst_port = v.src_port;
-    have_peer_ = true;
-  }
-  if (h.stream >= streams_.size()) {
-    ++st_.bad_stream;
-    rte_pktmbuf_free(m);
-    return;
-  }
+// A DATA frame whose envelope, header and CRC dest_rx has checked.
+void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
+  const std::byte *p = rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4);
+  const auto h = wire::load<wire::frame_header>(p);
   auto &sp = streams_[h.stream];
   if (!sp || sp->epoch != h.epoch) {
     // A stream (re)starts only at seq 0, with its INIT: anything else with an
@@ -151,7 +136,9 @@ void dest_rx::on_frame(rte_mbuf *m, std::uint64_t now) {
     }
     if (sp) {  // the source restarted: its old stream is gone
       ++st_.new_epoch;
-      sp->win.reset([](rte_mbuf *f) { rte_pktmbuf_free(f); });
+      sp->win.reset(free_mbuf);
+    } else {
+      active_.push_back(h.stream);
     }
     sp = std::make_unique<stream>(*this, h.epoch, o_.window);  // once per stream start
     sp->id = h.stream;
@@ -174,8 +161,8 @@ void dest_rx::on_frame(rte_mbuf *m, std::uint64_t now) {
   if (h.seq != s.win.next_expected())
     s.ack_due = true;  // a gap: tell the source now
   s.win.drain([&](rte_mbuf *f) {
-    const std::byte *p = rte_pktmbuf_mtod_offset(f, const std::byte *, kL2L4);
-    const auto len = wire::load<wire::frame_header>(p).payload_len + wire::kFrameHeaderSize;
+    const std::byte *fp = rte_pktmbuf_mtod_offset(f, const std::byte *, kL2L4);
+    const auto len = wire::load<wire::frame_header>(fp).payload_len + wire::kFrameHeaderSize;
     if (o_.fault_forget_every != 0 && ++s.frames_decoded % o_.fault_forget_every == 0 &&
         s.dec.mirror_slots() != 0) {
       // Fault injection (tests): lose a baseline, as a receiver bug would.
@@ -184,12 +171,12 @@ void dest_rx::on_frame(rte_mbuf *m, std::uint64_t now) {
       ++st_.faults_injected;
     }
     const std::uint64_t broken = s.dec.stats().broken_frames;
-    s.dec.on_frame({p, len});
+    s.dec.on_frame({fp, len});
     if (s.dec.stats().broken_frames != broken) {
       ++st_.decode_errors;  // the rest of the frame's pages are unknown: cannot be asked for
-      failed_ = true;
+      failed_.store(true, std::memory_order_release);
       std::fprintf(stderr, "hde-gateway: stream %u: frame %llu cannot be decoded: the image would be "
-                   "incomplete\n", s.id, static_cast<unsigned long long>(wire::load<wire::frame_header>(p).seq));
+                   "incomplete\n", s.id, static_cast<unsigned long long>(wire::load<wire::frame_header>(fp).seq));
     }
     ++st_.decoded;
     rte_pktmbuf_free(f);
@@ -198,15 +185,26 @@ void dest_rx::on_frame(rte_mbuf *m, std::uint64_t now) {
     s.first_unacked_tsc = now;
 }
 
-void dest_rx::send_ack(std::uint16_t id, stream &s) {
-  rte_mbuf *m = rte_pktmbuf_alloc(pool_);
+// Address the frame to the source and queue it for dest_rx to transmit.
+bool dest_decoder::reply(rte_mbuf *m, std::size_t len) {
+  write_envelope(m, rx_.reply_, static_cast<std::uint16_t>(len));
+  if (rte_ring_sp_enqueue(out_, m) != 0) {
+    ++st_.reply_full;
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  return true;
+}
+
+void dest_decoder::send_ack(stream &s) {
+  rte_mbuf *m = rte_pktmbuf_alloc(rx_.pool_);
   if (m == nullptr) {
     ++st_.ack_alloc_fail;
     return;
   }
   const sack_info a = s.win.sack();
   auto *p = rte_pktmbuf_mtod_offset(m, std::byte *, kL2L4);
-  wire::frame_header h = reply_header(wire::frame_type::ack, id, s.epoch);
+  wire::frame_header h = reply_header(wire::frame_type::ack, s.id, s.epoch);
   h.payload_len = sizeof a.sack;
   h.seq = a.cum;
   // Pages still missing on this stream: the source is not done until 0.
@@ -215,11 +213,8 @@ void dest_rx::send_ack(std::uint16_t id, stream &s) {
   std::memcpy(p + wire::kFrameHeaderSize, a.sack, sizeof a.sack);
   const std::size_t len = wire::kFrameHeaderSize + sizeof a.sack;
   wire::seal_frame({p, len});
-  write_envelope(m, reply_, static_cast<std::uint16_t>(len));
-  if (rte_eth_tx_burst(port_, 0, &m, 1) != 1) {
-    rte_pktmbuf_free(m);
+  if (!reply(m, len))
     return;  // retried at the next poll: the stream stays due
-  }
   ++st_.acks_sent;
   s.unacked = 0;
   s.ack_due = false;
@@ -227,7 +222,7 @@ void dest_rx::send_ack(std::uint16_t id, stream &s) {
 
 // REPAIR frames: the stream's missing pages not asked for in the last
 // repair_retry_tsc_, up to 8 frames per call.
-void dest_rx::send_repairs(std::uint16_t id, stream &s, std::uint64_t now) {
+void dest_decoder::send_repairs(stream &s, std::uint64_t now) {
   const std::size_t per_frame = (wire::frame_size_for_mtu(o_.mtu) - wire::kFrameHeaderSize) / sizeof(wire::repair_entry);
   auto it = s.missing.begin();
   for (int frames = 0; frames < 8 && it != s.missing.end(); ++frames) {
@@ -238,7 +233,7 @@ void dest_rx::send_repairs(std::uint16_t id, stream &s, std::uint64_t now) {
       if (it->second != 0 && now - it->second < repair_retry_tsc_)
         continue;
       if (m == nullptr) {
-        if ((m = rte_pktmbuf_alloc(pool_)) == nullptr) {
+        if ((m = rte_pktmbuf_alloc(rx_.pool_)) == nullptr) {
           ++st_.ack_alloc_fail;
           return;
         }
@@ -251,64 +246,196 @@ void dest_rx::send_repairs(std::uint16_t id, stream &s, std::uint64_t now) {
     }
     if (m == nullptr)
       return;
-    wire::frame_header h = reply_header(wire::frame_type::repair, id, s.epoch);
+    wire::frame_header h = reply_header(wire::frame_type::repair, s.id, s.epoch);
     h.record_count = static_cast<std::uint16_t>(n);
     h.payload_len = static_cast<std::uint16_t>(n * sizeof(wire::repair_entry));
     std::memcpy(p, &h, sizeof h);
     const std::size_t len = wire::kFrameHeaderSize + h.payload_len;
     wire::seal_frame({p, len});
-    write_envelope(m, reply_, static_cast<std::uint16_t>(len));
-    if (rte_eth_tx_burst(port_, 0, &m, 1) != 1) {
-      rte_pktmbuf_free(m);
+    if (!reply(m, len))
       return;  // asked again after the retry interval
-    }
     ++st_.repair_frames;
     st_.repair_requests += n;
   }
 }
 
+unsigned dest_decoder::poll(std::uint64_t now) {
+  rte_mbuf *m[kBurst];
+  const unsigned n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(m), kBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    if (i + 1 < n)
+      rte_prefetch0(rte_pktmbuf_mtod_offset(m[i + 1], const void *, kL2L4));
+    on_frame(m[i], now);
+  }
+  std::uint32_t done = 0, want = 0;
+  for (std::uint16_t id : active_) {
+    stream &s = *streams_[id];
+    if (s.ack_due || s.unacked >= kAckEvery || (s.unacked > 0 && now - s.first_unacked_tsc >= ack_delay_tsc_))
+      send_ack(s);
+    if (!s.missing.empty())
+      send_repairs(s, now);
+    want = std::max(want, s.dec.peer_streams());
+    done += s.done && s.missing.empty() ? 1 : 0;
+  }
+  // Release: the pages decoded so far are visible to whoever sees `done`.
+  if (want != want_.load(std::memory_order_relaxed))
+    want_.store(want, std::memory_order_release);
+  if (done != done_.load(std::memory_order_relaxed))
+    done_.store(done, std::memory_order_release);
+  return n;
+}
+
+// --- dest_rx ------------------------------------------------------------------
+
+unsigned dest_rx::mbufs_needed(const options &o) {
+  // Each decoder: its dispatch ring full, reorder windows of the streams it
+  // holds out of order (bounded by the window), and its reply ring.
+  return o.decoders * (kDispatchRing + kReplyRing) + o.window * 2;
+}
+
+dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool)
+    : o_(o), port_(port), nrxq_(nrxq), pool_(pool), sink_(o.max_vm_mb << 20) {
+  rte_eth_macaddr_get(port, &reply_.src_mac);
+  reply_.src_ip = o.dst_ip;
+  reply_.src_port = o.udp_port;
+  reply_.dst_ip = o.src_ip;
+  reply_.dst_port = o.udp_port;
+  std::memset(&reply_.dst_mac, 0xff, sizeof reply_.dst_mac);
+  for (unsigned i = 0; i < o.decoders; ++i) {
+    const std::string a = "hde_dec_in" + std::to_string(i), b = "hde_dec_out" + std::to_string(i);
+    rte_ring *in = rte_ring_create(a.c_str(), kDispatchRing, static_cast<int>(rte_socket_id()),
+                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring *out = rte_ring_create(b.c_str(), kReplyRing, static_cast<int>(rte_socket_id()),
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (in != nullptr)
+      to_dec_.push_back(in);
+    if (out != nullptr)
+      from_dec_.push_back(out);
+    if (in == nullptr || out == nullptr) {
+      error_ = "cannot create the decoder rings: " + std::string(rte_strerror(rte_errno));
+      return;
+    }
+    dec_.push_back(std::make_unique<dest_decoder>(*this, i, in, out));
+  }
+}
+
+dest_rx::~dest_rx() {
+  rte_mbuf *m[kBurst];
+  for (auto *r : to_dec_) {
+    for (unsigned n; (n = rte_ring_dequeue_burst(r, reinterpret_cast<void **>(m), kBurst, nullptr)) != 0;)
+      rte_pktmbuf_free_bulk(m, n);
+    rte_ring_free(r);
+  }
+  for (auto *r : from_dec_) {
+    for (unsigned n; (n = rte_ring_dequeue_burst(r, reinterpret_cast<void **>(m), kBurst, nullptr)) != 0;)
+      rte_pktmbuf_free_bulk(m, n);
+    rte_ring_free(r);
+  }
+  dec_.clear();
+}
+
+bool dest_rx::failed() const {
+  if (failed_.load(std::memory_order_acquire))
+    return true;
+  for (const auto &d : dec_)
+    if (d->failed())
+      return true;
+  return false;
+}
+
+dest_stats dest_rx::stats() const {
+  dest_stats t{};
+  add_stats(t, st_);
+  for (const auto &d : dec_)
+    add_stats(t, d->stats());
+  return t;
+}
+
+decoder_stats dest_rx::decoded() const {
+  decoder_stats t{};
+  for (const auto &d : dec_)
+    d->add_decoded(t);
+  return t;
+}
+
+void dest_rx::on_frame(rte_mbuf *m) {
+  ++st_.frames;
+  rx_view v;
+  rx_drop why;
+  if (!parse_envelope(m, o_.udp_port, o_.check_peer ? o_.src_ip : 0, v, why)) {
+    ++st_.drops[static_cast<std::size_t>(why)];
+    rte_pktmbuf_free(m);
+    return;
+  }
+  wire::frame_header h;
+  if (error e = wire::parse_frame_header({v.payload, v.len}, h); e != error::ok) {
+    ++st_.header_errors[static_cast<std::size_t>(e)];
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (h.type != static_cast<std::uint8_t>(wire::frame_type::data)) {
+    ++st_.header_errors[static_cast<std::size_t>(error::bad_frame_type)];
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (h.stream >= 256) {
+    ++st_.bad_stream;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (!have_peer_) {  // answer where the data comes from (before any decoder sees a frame)
+    rte_ether_addr_copy(&v.src_mac, &reply_.dst_mac);
+    reply_.dst_ip = v.src_ip;
+    reply_.dst_port = v.src_port;
+    have_peer_ = true;
+  }
+  if (rte_ring_sp_enqueue(to_dec_[h.stream % to_dec_.size()], m) != 0) {
+    ++st_.dispatch_full;  // the decoder is behind: the source sends it again
+    rte_pktmbuf_free(m);
+    return;
+  }
+  ++st_.data_frames;
+}
+
 void dest_rx::check_complete() {
   std::uint32_t want = 0, done = 0;
-  for (const auto &s : streams_) {
-    if (!s)
-      continue;
-    want = std::max(want, s->dec.peer_streams());
-    done += s->done && s->missing.empty() ? 1 : 0;
+  for (const auto &d : dec_) {
+    want = std::max(want, d->peer_streams());
+    done += d->streams_done();  // acquire: every page of those streams is in the images
   }
   if (want == 0 || done < want)
     return;
   std::string err;
   if (!sink_.write_all(o_.sink, err)) {
     std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
-    failed_ = true;
+    failed_.store(true, std::memory_order_release);
   }
-  complete_ = true;
+  complete_.store(true, std::memory_order_release);
   std::printf("hde-gateway: migration complete: %u stream(s) delivered their last round\n", want);
   std::fflush(stdout);
 }
 
-unsigned dest_rx::poll(std::uint64_t now) {
+unsigned dest_rx::poll(std::uint64_t) {
   unsigned work = 0;
   rte_mbuf *m[kBurst];
   for (std::uint16_t q = 0; q < nrxq_; ++q) {
     const unsigned n = rte_eth_rx_burst(port_, q, m, kBurst);
     for (unsigned i = 0; i < n; ++i)
-      on_frame(m[i], now);
+      on_frame(m[i]);
     work += n;
   }
-  bool any_done = false;
-  for (std::size_t id = 0; id < streams_.size(); ++id) {
-    auto &s = streams_[id];
-    if (!s)
+  // The decoders' ACK and REPAIR frames, on TX queue 0. What the port does
+  // not take is dropped: ACKs are sent again, REPAIRs asked again.
+  for (rte_ring *r : from_dec_) {
+    const unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void **>(m), kBurst, nullptr);
+    if (n == 0)
       continue;
-    any_done |= s->done;
-    if (s->ack_due || s->unacked >= kAckEvery ||
-        (s->unacked > 0 && now - s->first_unacked_tsc >= ack_delay_tsc_))
-      send_ack(static_cast<std::uint16_t>(id), *s);
-    if (!s->missing.empty() && have_peer_)
-      send_repairs(static_cast<std::uint16_t>(id), *s, now);
+    const unsigned sent = rte_eth_tx_burst(port_, 0, m, static_cast<std::uint16_t>(n));
+    if (sent < n)
+      rte_pktmbuf_free_bulk(m + sent, n - sent);
+    work += n;
   }
-  if (any_done && !complete_)
+  if (!complete() && have_peer_)
     check_complete();
   return work;
 }

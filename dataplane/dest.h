@@ -1,18 +1,32 @@
-// dest.h — the destination gateway's receive task. It polls the RX queues,
-// checks each frame's envelope and HDE header (every drop counted by
-// reason), puts data frames into their stream's reorder window, decodes the
-// in-order prefix into the VM images, and acknowledges selectively. A page
-// the decoder cannot rebuild (its baseline is gone or stale) is never
-// guessed: it is listed as missing and asked for again in REPAIR frames,
-// repeated until the page arrives; ACKs carry how many are missing. When
-// every stream of the source has marked its last round and nothing is
-// missing, the images are written out and the migration is complete.
+// dest.h — the destination gateway. Two kinds of task:
+//
+//   dest_rx      (one, on the main lcore) polls the RX queues, checks each
+//                frame's envelope and HDE header (CRC included; every drop
+//                counted by reason), learns where the source is, and hands
+//                data frames to the decoder that owns their stream
+//                (stream % decoders) through an rte_ring. It sends the
+//                decoders' ACK and REPAIR frames on TX queue 0, and, when
+//                every decoder reports its streams done, writes the images.
+//   dest_decoder (--decoders N, one per decode lcore) owns its streams: puts
+//                frames into the stream's reorder window, decodes the
+//                in-order prefix into the VM images, and acknowledges
+//                selectively. A page the decoder cannot rebuild (its
+//                baseline is gone or stale) is never guessed: it is listed
+//                as missing and asked for again in REPAIR frames, repeated
+//                until the page arrives; ACKs carry how many are missing.
+//
+// The migration is complete when every stream of the source has marked its
+// last round and nothing is missing.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
+#include <string>
+#include <vector>
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 
 #include "engine/decoder.h"
 #include "image_sink.h"
@@ -23,14 +37,18 @@
 
 namespace hde::dp {
 
+// Counters of the destination. dest_rx and each dest_decoder keep their own
+// copy and write only their own fields; dest_rx::stats() sums them.
 struct alignas(64) dest_stats {
-  std::uint64_t frames = 0;
-  std::uint64_t data_frames = 0;
+  std::uint64_t frames = 0;           // rx: every frame received
+  std::uint64_t data_frames = 0;      // rx: valid DATA frames handed to a decoder
+  std::uint64_t dispatch_full = 0;    // rx: a decoder's ring was full: dropped (resent by the source)
   std::uint64_t decoded = 0;
   std::uint64_t duplicates = 0;
   std::uint64_t too_far = 0;
   std::uint64_t acks_sent = 0;
   std::uint64_t ack_alloc_fail = 0;
+  std::uint64_t reply_full = 0;       // an ACK or REPAIR found the reply ring full (sent again later)
   std::uint64_t decode_errors = 0;    // frames that could not be decoded whole (unrecoverable)
   std::uint64_t pages_lost = 0;       // pages the decoder could not rebuild: asked for again
   std::uint64_t pages_repaired = 0;   // ... and rebuilt from a later record
@@ -44,6 +62,44 @@ struct alignas(64) dest_stats {
   std::uint64_t header_errors[kErrorCount] = {};  // frames rejected by parse_frame_header
 };
 
+class dest_rx;
+
+class dest_decoder final : public task {
+public:
+  dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out);
+  ~dest_decoder() override;
+  unsigned poll(std::uint64_t now) override;
+  const char *name() const override { return "dest-decode"; }
+
+  const dest_stats &stats() const { return st_; }
+  // Published for dest_rx (release/acquire): streams of this decoder that
+  // are done with nothing missing, and the source's stream count as told by
+  // the INITs seen here (0: none yet).
+  std::uint32_t streams_done() const { return done_.load(std::memory_order_acquire); }
+  std::uint32_t peer_streams() const { return want_.load(std::memory_order_acquire); }
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Decoder figures summed over this decoder's streams (after the lcores stop).
+  void add_decoded(decoder_stats &t) const;
+
+private:
+  struct stream;
+  void on_frame(rte_mbuf *m, std::uint64_t now);
+  void send_ack(stream &s);
+  void send_repairs(stream &s, std::uint64_t now);
+  bool reply(rte_mbuf *m, std::size_t len);
+
+  dest_rx &rx_;
+  const options &o_;
+  unsigned index_;
+  rte_ring *in_, *out_;
+  std::array<std::unique_ptr<stream>, 256> streams_;
+  std::vector<std::uint16_t> active_;  // ids with a stream, for the per-poll walk
+  std::uint64_t ack_delay_tsc_, repair_retry_tsc_;
+  std::atomic<std::uint32_t> done_{0}, want_{0};
+  std::atomic<bool> failed_{false};
+  dest_stats st_;
+};
+
 class dest_rx final : public task {
 public:
   dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool);
@@ -51,28 +107,35 @@ public:
   unsigned poll(std::uint64_t now) override;
   const char *name() const override { return "dest-rx"; }
 
-  bool complete() const { return complete_; }
-  bool failed() const { return failed_; }
-  const dest_stats &stats() const { return st_; }
-  // Decoder figures summed over streams.
+  // Set-up failed (rings): the reason; empty when ready.
+  const std::string &setup_error() const { return error_; }
+  // The decode tasks, for placement on lcores.
+  const std::vector<std::unique_ptr<dest_decoder>> &decoders() const { return dec_; }
+  bool complete() const { return complete_.load(std::memory_order_acquire); }
+  bool failed() const;
+  // Counters summed over the RX task and the decoders (relaxed reads: safe
+  // from any thread while the lcores run).
+  dest_stats stats() const;
+  // Decoder figures summed over streams (after the lcores stop).
   decoder_stats decoded() const;
+  // mbufs held in rings and windows at most: for sizing the pool.
+  static unsigned mbufs_needed(const options &o);
 
 private:
-  struct stream;
-  void on_frame(rte_mbuf *m, std::uint64_t now);
-  void send_ack(std::uint16_t id, stream &s);
-  void send_repairs(std::uint16_t id, stream &s, std::uint64_t now);
+  friend class dest_decoder;
+  void on_frame(rte_mbuf *m);
   void check_complete();
 
   const options &o_;
   std::uint16_t port_, nrxq_;
   rte_mempool *pool_;
   image_sink sink_;
-  std::array<std::unique_ptr<stream>, 256> streams_;
-  endpoint_pair reply_{};   // toward the source, learnt from its frames
+  std::vector<rte_ring *> to_dec_, from_dec_;
+  std::vector<std::unique_ptr<dest_decoder>> dec_;
+  endpoint_pair reply_{};  // toward the source, learnt from its first frame before any dispatch
   bool have_peer_ = false;
-  std::uint64_t ack_delay_tsc_, repair_retry_tsc_;
-  bool complete_ = false, failed_ = false;
+  std::atomic<bool> complete_{false}, failed_{false};
+  std::string error_;
   dest_stats st_;
 };
 

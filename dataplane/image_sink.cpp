@@ -16,29 +16,44 @@ namespace hde::dp {
 
 image_sink::~image_sink() {
   for (auto &v : vms_)
-    if (v.base != nullptr)
-      munmap(v.base, max_bytes_);
+    if (std::byte *b = v.base.load(); b != nullptr)
+      munmap(b, max_bytes_);
 }
 
-bool image_sink::reserve(std::uint32_t vm) {
-  // First page of a VM: reserve its address space once (no memory until written).
+std::byte *image_sink::base(std::uint32_t vm) {
+  if (std::byte *b = vms_[vm].base.load(std::memory_order_acquire); b != nullptr)
+    return b;
+  // First page of a VM: reserve its address space once (no memory until
+  // written). Two decoders may race here; the lock makes one reservation.
+  std::lock_guard<std::mutex> g(reserve_mu_);
+  if (std::byte *b = vms_[vm].base.load(std::memory_order_acquire); b != nullptr)
+    return b;
   void *p = mmap(nullptr, max_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                  -1, 0);
   if (p == MAP_FAILED)
-    return false;
-  vms_[vm].base = static_cast<std::byte *>(p);
-  return true;
+    return nullptr;
+  // A migration writes nearly every page: take memory 2 MiB at a time (one
+  // fault per huge page instead of 512) when the kernel grants it.
+  madvise(p, max_bytes_, MADV_HUGEPAGE);
+  vms_[vm].base.store(static_cast<std::byte *>(p), std::memory_order_release);
+  return static_cast<std::byte *>(p);
+}
+
+void image_sink::extend(std::uint32_t vm, std::uint64_t pages) {
+  std::atomic<std::uint64_t> &n = vms_[vm].pages;
+  std::uint64_t cur = n.load(std::memory_order_relaxed);
+  while (pages > cur && !n.compare_exchange_weak(cur, pages, std::memory_order_relaxed))
+    ;
 }
 
 error image_sink::put_page(page_key key, const std::byte *page) {
   if (key.vm >= kMaxVms || key.gfn >= max_bytes_ / kPageSize)
     return error::bad_input;
-  image &v = vms_[key.vm];
-  if (v.base == nullptr && !reserve(key.vm))
+  std::byte *b = base(key.vm);
+  if (b == nullptr)
     return error::no_space;
-  std::memcpy(v.base + key.gfn * kPageSize, page, kPageSize);
-  if (key.gfn + 1 > v.pages)
-    v.pages = key.gfn + 1;
+  std::memcpy(b + key.gfn * kPageSize, page, kPageSize);
+  extend(key.vm, key.gfn + 1);
   return error::ok;
 }
 
@@ -46,24 +61,27 @@ error image_sink::put_zero(std::uint32_t vm, std::uint64_t gfn, std::uint32_t co
   const std::uint64_t limit = max_bytes_ / kPageSize;
   if (vm >= kMaxVms || gfn >= limit || count > limit - gfn)
     return error::bad_input;
-  image &v = vms_[vm];
-  if (v.base == nullptr && !reserve(vm))
+  std::byte *b = base(vm);
+  if (b == nullptr)
     return error::no_space;
-  // Pages beyond the highest written one are still untouched zeros.
-  if (gfn < v.pages) {
-    std::uint64_t n = std::min<std::uint64_t>(count, v.pages - gfn);
-    std::memset(v.base + gfn * kPageSize, 0, n * kPageSize);
+  // Pages beyond the highest written one are still untouched zeros. Another
+  // decoder may raise the extent meanwhile, but never over pages of this
+  // run: each page belongs to one stream, and this decoder's own writes are
+  // in the extent it reads.
+  const std::uint64_t written = vms_[vm].pages.load(std::memory_order_relaxed);
+  if (gfn < written) {
+    std::uint64_t n = std::min<std::uint64_t>(count, written - gfn);
+    std::memset(b + gfn * kPageSize, 0, n * kPageSize);
   }
-  if (gfn + count > v.pages)
-    v.pages = gfn + count;
+  extend(vm, gfn + count);
   return error::ok;
 }
 
 bool image_sink::write_all(const std::string &dir, std::string &err) {
   mkdir(dir.c_str(), 0755);
   for (std::uint32_t vm = 0; vm < kMaxVms; ++vm) {
-    const image &v = vms_[vm];
-    if (v.base == nullptr)
+    std::byte *const b = vms_[vm].base.load(std::memory_order_acquire);
+    if (b == nullptr)
       continue;
     const std::string path = dir + "/vm-" + std::to_string(vm) + ".raw";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -71,9 +89,9 @@ bool image_sink::write_all(const std::string &dir, std::string &err) {
       err = path + ": " + std::strerror(errno);
       return false;
     }
-    const std::size_t len = v.pages * kPageSize;
+    const std::size_t len = vms_[vm].pages.load(std::memory_order_acquire) * kPageSize;
     for (std::size_t off = 0; off < len;) {
-      ssize_t w = ::write(fd, v.base + off, std::min<std::size_t>(len - off, 8u << 20));
+      ssize_t w = ::write(fd, b + off, std::min<std::size_t>(len - off, 8u << 20));
       if (w <= 0) {
         err = path + ": write: " + std::strerror(errno);
         ::close(fd);
@@ -86,7 +104,7 @@ bool image_sink::write_all(const std::string &dir, std::string &err) {
       return false;
     }
     std::printf("hde-gateway: vm %u: %zu bytes -> %s sha256 %s\n", vm, len, path.c_str(),
-                sha256_hex(v.base, len).c_str());
+                sha256_hex(b, len).c_str());
   }
   std::fflush(stdout);
   return true;

@@ -1,9 +1,14 @@
 // image_sink.h — the destination's memory images, one per VM: a sparse
 // reservation of --max-vm-mb (only written pages take memory), filled by
 // the decoders, written to DIR/vm-<id>.raw with its SHA-256 on completion.
+// Several decode lcores write into it at once: each page belongs to one
+// source stream and so to one decoder; a VM's reservation is made once under
+// a lock (first page only) and its extent grows with an atomic maximum.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "engine/decoder.h"
@@ -21,15 +26,18 @@ public:
 
   // Write every VM's image (size: highest page written + 1) to dir; print
   // one line per VM with its SHA-256. Returns false with err on failure.
+  // Call once the decoders have published that they are done (acquire).
   bool write_all(const std::string &dir, std::string &err);
 
 private:
-  bool reserve(std::uint32_t vm);
+  std::byte *base(std::uint32_t vm);  // reserves on first use; nullptr: out of address space
+  void extend(std::uint32_t vm, std::uint64_t pages);
   struct image {
-    std::byte *base = nullptr;
-    std::uint64_t pages = 0;  // highest gfn written + 1
+    std::atomic<std::byte *> base{nullptr};
+    std::atomic<std::uint64_t> pages{0};  // highest gfn written + 1
   };
   std::size_t max_bytes_;
+  std::mutex reserve_mu_;  // first page of a VM only
   image vms_[kMaxVms];
 };
 

@@ -106,7 +106,7 @@ bool port_setup(std::uint16_t port, std::uint16_t &nrx, std::uint16_t ntx, rte_m
   for (int i = 0; i < 50; ++i) {
     if (rte_eth_link_get_nowait(port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP)
       break;
-    rte_delay_ms(100);
+    rte_delay_us_sleep(100 * 1000);  // sleep, not spin: the peer may need this core to start
   }
   if (link.link_status != RTE_ETH_LINK_UP)
     std::fprintf(stderr, "hde-gateway: port %u (%s): link is down; sending anyway (frames are resent)\n", port,
@@ -192,7 +192,7 @@ int main(int argc, char **argv) {
   const std::size_t frame = wire::frame_size_for_mtu(o.mtu);
   const std::uint32_t room = static_cast<std::uint32_t>(RTE_PKTMBUF_HEADROOM + kL2L4 + frame);
   const std::uint16_t data_room = static_cast<std::uint16_t>(std::max<std::uint32_t>(room, RTE_MBUF_DEFAULT_BUF_SIZE));
-  const unsigned nmbufs = nstreams * o.window + 4 * 2048 + (is_dst ? o.window * 2 : 0) + 4096;
+  const unsigned nmbufs = nstreams * o.window + 4 * 2048 + (is_dst ? dest_rx::mbufs_needed(o) : 0) + 4096;
   rte_mempool *pool = rte_pktmbuf_pool_create("hde_mbufs", nmbufs, 256, 0, data_room,
                                               static_cast<int>(rte_socket_id()));
   if (pool == nullptr) {
@@ -258,8 +258,13 @@ int main(int argc, char **argv) {
     ing = std::make_unique<ingress>(feed, raw);
     acks = std::make_unique<ack_rx>(src_port, src_rxq, o, raw, *ing);
   }
-  if (is_dst)
+  if (is_dst) {
     drx = std::make_unique<dest_rx>(o, dst_port, dst_rxq, pool);
+    if (!drx->setup_error().empty()) {
+      std::fprintf(stderr, "hde-gateway: %s\n", drx->setup_error().c_str());
+      return 1;
+    }
+  }
 
   // Place tasks: the main lcore takes ingress, ack reception and the
   // destination; workers go round-robin over the other lcores.
@@ -277,6 +282,15 @@ int main(int argc, char **argv) {
     plans[0].tasks.push_back(drx.get());
   for (std::size_t i = 0; i < workers.size(); ++i)
     plans[lcores.size() > 1 ? 1 + i % (lcores.size() - 1) : 0].tasks.push_back(workers[i].get());
+  // Decoders: on the worker lcores after the source's workers. One decoder
+  // of a loopback run stays beside dest-rx on the main lcore, as before
+  // --decoders, so the workers' lcores measure encoding alone.
+  if (drx) {
+    const auto &dec = drx->decoders();
+    const bool spread = lcores.size() > 1 && (o.r == role::dest || dec.size() > 1);
+    for (std::size_t i = 0; i < dec.size(); ++i)
+      plans[spread ? 1 + (workers.size() + i) % (lcores.size() - 1) : 0].tasks.push_back(dec[i].get());
+  }
 
   backoff_config bo;
   g_idle_sleep_us.store(o.idle_sleep_us);
@@ -382,8 +396,8 @@ int main(int argc, char **argv) {
       }
     }
     if (o.r == role::dest) {
-      if (drx->stats().frames != last_frames) {
-        last_frames = drx->stats().frames;
+      if (const std::uint64_t f = drx->stats().frames; f != last_frames) {
+        last_frames = f;
         last_rx = now;
       }
       if (drx->failed()) {
@@ -414,10 +428,12 @@ int main(int argc, char **argv) {
                     double(now - t0) / hz, ing->rounds_pushed(), (unsigned long long)pages,
                     (unsigned long long)frames, (unsigned long long)rtx);
       }
-      if (is_dst)
+      if (is_dst) {
+        const dest_stats d = drx->stats();
         std::printf("hde-gateway: %.1f s: dest %llu frames, %llu decoded, %llu duplicates\n",
-                    double(now - t0) / hz, (unsigned long long)drx->stats().frames,
-                    (unsigned long long)drx->stats().decoded, (unsigned long long)drx->stats().duplicates);
+                    double(now - t0) / hz, (unsigned long long)d.frames, (unsigned long long)d.decoded,
+                    (unsigned long long)d.duplicates);
+      }
       std::fflush(stdout);
     }
     return 0;
@@ -473,7 +489,7 @@ int main(int argc, char **argv) {
   }
   if (is_dst) {
     print_port_stats(dst_port, "dest");
-    const auto &d = drx->stats();
+    const dest_stats d = drx->stats();
     const auto dec = drx->decoded();
     std::printf("  dest: %llu frames, %llu data, %llu decoded, %llu duplicates, %llu beyond window, "
                 "%llu acks, %llu decode errors\n",
@@ -483,14 +499,26 @@ int main(int argc, char **argv) {
     std::printf("  dest pages: zero %llu, ref %llu, delta %llu, page %llu\n",
                 (unsigned long long)dec.rung_pages[0], (unsigned long long)dec.rung_pages[1],
                 (unsigned long long)dec.rung_pages[2], (unsigned long long)dec.rung_pages[3]);
+    {
+      std::uint64_t busy = 0, pages = 0;
+      for (const auto &dd : drx->decoders())
+        busy += dd->busy_tsc;
+      for (std::size_t k = 0; k < kRungCount; ++k)
+        pages += dec.rung_pages[k];
+      const double busy_s = double(busy) / hz;
+      std::printf("  decoders: %zu, %llu pages in %.3f busy lcore-s: %.0f pages/s, %.1f MB/s of output per "
+                  "busy decoder lcore\n", drx->decoders().size(), (unsigned long long)pages, busy_s,
+                  busy_s > 0 ? pages / busy_s : 0.0, busy_s > 0 ? pages * 4096.0 / busy_s / 1e6 : 0.0);
+    }
     if (d.pages_lost != 0 || d.faults_injected != 0)
       std::printf("  dest repairs: %llu pages lost, %llu repaired, %llu REPAIR frames (%llu page requests), "
                   "%llu baselines dropped by --fault-forget-every\n",
                   (unsigned long long)d.pages_lost, (unsigned long long)d.pages_repaired,
                   (unsigned long long)d.repair_frames, (unsigned long long)d.repair_requests,
                   (unsigned long long)d.faults_injected);
-    std::printf("  dest drops: stale_epoch %llu bad_stream %llu", (unsigned long long)d.stale_epoch,
-                (unsigned long long)d.bad_stream);
+    std::printf("  dest drops: stale_epoch %llu bad_stream %llu decoder_ring_full %llu reply_ring_full %llu",
+                (unsigned long long)d.stale_epoch, (unsigned long long)d.bad_stream,
+                (unsigned long long)d.dispatch_full, (unsigned long long)d.reply_full);
     for (std::size_t i = 0; i < kRxDropCount; ++i)
       std::printf(" %s %llu", rx_drop_name[i], (unsigned long long)d.drops[i]);
     for (std::size_t i = 1; i < kErrorCount; ++i)

@@ -38,6 +38,7 @@ void print_usage(const char *prog) {
       "  --sink DIR           dest: write DIR/vm-<id>.raw on completion\n"
       "  --exit-on-complete   dest: exit 0 once the last round is complete\n"
       "  --workers N          source: worker lcores, one stream each (default 1)\n"
+      "  --decoders N         dest: decode lcores; stream s is decoded by s mod N (default 1)\n"
       "  --mode M             datacenter | internet | hybrid (default datacenter)\n"
       "  --codec C            raw | lz4[:accel] | zstd[:1-19] | igzip[:0-3]\n"
       "  --cache-mb N         baseline cache per stream (default 256)\n"
@@ -171,14 +172,15 @@ bool parse_options(int argc, char **argv, options &o) {
 
 bool parse_argv(int argc, char **argv, options &o) {
   enum {
-    o_role = 256, o_trace, o_sink, o_exit, o_workers, o_mode, o_codec, o_cache, o_mtu, o_port,
+    o_role = 256, o_trace, o_sink, o_exit, o_workers, o_decoders, o_mode, o_codec, o_cache, o_mtu, o_port,
     o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
     o_fault
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
       {"sink", required_argument, nullptr, o_sink},       {"exit-on-complete", no_argument, nullptr, o_exit},
-      {"workers", required_argument, nullptr, o_workers}, {"mode", required_argument, nullptr, o_mode},
+      {"workers", required_argument, nullptr, o_workers},
+      {"decoders", required_argument, nullptr, o_decoders}, {"mode", required_argument, nullptr, o_mode},
       {"codec", required_argument, nullptr, o_codec},     {"cache-mb", required_argument, nullptr, o_cache},
       {"mtu", required_argument, nullptr, o_mtu},         {"port", required_argument, nullptr, o_port},
       {"udp-port", required_argument, nullptr, o_udp},    {"src-ip", required_argument, nullptr, o_src},
@@ -220,6 +222,11 @@ bool parse_argv(int argc, char **argv, options &o) {
       if (!parse_u64(optarg, 1, 64, v))
         return bad("--workers (1..64)", optarg);
       o.workers = static_cast<std::uint32_t>(v);
+      break;
+    case o_decoders:
+      if (!parse_u64(optarg, 1, 64, v))
+        return bad("--decoders (1..64)", optarg);
+      o.decoders = static_cast<std::uint32_t>(v);
       break;
     case o_mode:
       if (!parse_mode(optarg, o.m))

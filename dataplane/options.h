@@ -20,6 +20,7 @@ struct options {
   std::string sink;
   bool exit_on_complete = false;
   std::uint32_t workers = 1;       // worker lcores (= streams) on the source
+  std::uint32_t decoders = 1;      // decode lcores on the destination (streams spread over them)
   mode m = mode::datacenter;
   std::string codec;               // empty: the mode's default
   std::size_t cache_mb = 256;      // baseline cache per stream

@@ -7,7 +7,7 @@
 #   3. the same while bad frames are injected on the wire (wrong peer, wrong
 #      UDP port, bad CRC, unknown version): each kind counted and dropped;
 #   4. two processes over net_memif (shared memory, no root needed), the
-#      destination as memif server, 1 and 2 workers.
+#      destination as memif server, 1 and 2 workers, 1 and 2 decoders.
 # Every case checks the rebuilt image's SHA-256 against the source's.
 # Uses ../shared/corpus/dev when present, else a generated trace. Parts 2
 # and 3 need root (network namespaces); without it they are skipped, saying so.
@@ -49,7 +49,7 @@ for w in 1 2; do
          --workers "$w" --mode "$mode" --timeout 60 --quiet >"$T/lb.log" 2>&1 && [ "$(got_sha "$out")" = "$WANT" ]; then
       ok "loopback net_ring, $w worker(s), $mode: image sha256 matches"
     else
-      bad "loopback net_ring, $w worker(s), $mode"; tail -20 "$T/lb.log"
+      bad "loopback net_ring, $w worker(s), $mode"; tail -n 20 "$T/lb.log"
     fi
     rm -rf "$out"
   done
@@ -59,11 +59,12 @@ done
 # never guessed. --fault-forget-every drops one of its baselines every N
 # frames; the pages that needed one are lost, requested in REPAIR frames,
 # sent again whole, and the image still matches.
-for spec in "1 datacenter" "2 internet"; do
+# The second case spreads the streams over two decode lcores (--decoders).
+for spec in "1 datacenter 1" "2 internet 2"; do
   set -- $spec
   out=$T/fault-$1-$2
   if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --trace "$TRACE" --sink "$out" \
-       --workers "$1" --mode "$2" --fault-forget-every 10 --timeout 60 --quiet >"$T/lb.log" 2>&1 \
+       --workers "$1" --mode "$2" --decoders "$3" --fault-forget-every 10 --timeout 60 --quiet >"$T/lb.log" 2>&1 \
      && [ "$(got_sha "$out")" = "$WANT" ]; then
     lost=$(sed -n 's/.*dest repairs: \([0-9]*\) pages lost, \([0-9]*\) repaired.*/\1 \2/p' "$T/lb.log")
     set -- $lost
@@ -71,10 +72,10 @@ for spec in "1 datacenter" "2 internet"; do
     if [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] && [ "$2" -le "$1" ]; then
       ok "baselines lost on purpose ($spec): $1 page losses, $2 pages repaired, image sha256 matches"
     else
-      bad "fault injection ($spec): no repairs seen: '$lost'"; tail -20 "$T/lb.log"
+      bad "fault injection ($spec): no repairs seen: '$lost'"; tail -n 20 "$T/lb.log"
     fi
   else
-    bad "fault injection ($spec)"; tail -20 "$T/lb.log"
+    bad "fault injection ($spec)"; tail -n 20 "$T/lb.log"
   fi
   rm -rf "$out"
 done
@@ -86,7 +87,7 @@ if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --preload 
      --workers 2 --timeout 60 --quiet >"$T/lb.log" 2>&1 && [ "$(got_sha "$out")" = "$WANT" ]; then
   ok "loopback, --preload, 2 workers: image sha256 matches"
 else
-  bad "loopback --preload"; tail -20 "$T/lb.log"
+  bad "loopback --preload"; tail -n 20 "$T/lb.log"
 fi
 rm -rf "$out"
 out=$T/gen
@@ -96,7 +97,7 @@ if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --gen mib=
    && [ -n "$gen_want" ] && [ "$(got_sha "$out")" = "$gen_want" ]; then
   ok "loopback, synthetic trace (--gen): image sha256 matches the generator's"
 else
-  bad "loopback --gen"; tail -20 "$T/lb.log"
+  bad "loopback --gen"; tail -n 20 "$T/lb.log"
 fi
 rm -rf "$out"
 
@@ -174,12 +175,12 @@ else
   ip netns exec "$NS_A" sysctl -qw "net.ipv6.conf.va$$.disable_ipv6=1"
   ip netns exec "$NS_B" sysctl -qw "net.ipv6.conf.vb$$.disable_ipv6=1"
 
-  run_pair() {  # label workers inject(0/1)
-    local label=$1 w=$2 inj=$3
+  run_pair() {  # label workers inject(0/1) [decoders]
+    local label=$1 w=$2 inj=$3 nd=${4:-1}
     local out=$T/pair-$w-$inj
     ip netns exec "$NS_B" timeout 300 "$GW" $EAL --file-prefix "hdet$$d" \
       --vdev="net_af_packet0,iface=vb$$" -- --role dest --sink "$out" --exit-on-complete --timeout 60 \
-      >"$T/dst.log" 2>&1 &
+      --decoders "$nd" >"$T/dst.log" 2>&1 &
     local dpid=$!
     sleep 1
     local ipid=
@@ -197,7 +198,7 @@ else
     if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$WANT" ]; then
       ok "$label: source and destination exit 0, image sha256 matches"
     else
-      bad "$label (source rc $src_rc, dest rc $dst_rc)"; tail -15 "$T/src.log" "$T/dst.log"
+      bad "$label (source rc $src_rc, dest rc $dst_rc)"; tail -n 15 "$T/src.log" "$T/dst.log"
     fi
     if [ "$inj" = 1 ]; then
       # The destination's summary names every drop reason with its count.
@@ -214,18 +215,19 @@ else
     rm -rf "$out"
   }
   run_pair "af_packet over veth, 1 worker" 1 0
-  run_pair "af_packet over veth, 2 workers" 2 0
+  run_pair "af_packet over veth, 2 workers, 2 decoders" 2 0 2
   run_pair "af_packet over veth with bad frames injected" 1 1
 fi
 
 # 4. Two processes over net_memif: the destination is the memif server and
 # starts first (a client port does not retry), the socket is a file
 # (socket-abstract=no: abstract names do not cross network namespaces).
-memif_pair() {  # workers
-  local w=$1 out=$T/memif-$1 sock=$T/memif-$1.sock
+memif_pair() {  # workers [decoders]
+  local w=$1 nd=${2:-1} out=$T/memif-$1-${2:-1} sock=$T/memif-$1-${2:-1}.sock
+  rm -f "$sock"  # the wait below must see this run's server socket, not an old one
   timeout 300 "$GW" $EAL --file-prefix "hdet$$md" \
     --vdev="net_memif0,role=server,id=0,socket=$sock,socket-abstract=no" -- --role dest --sink "$out" \
-    --exit-on-complete --timeout 60 >"$T/mdst.log" 2>&1 &
+    --exit-on-complete --timeout 60 --decoders "$nd" >"$T/mdst.log" 2>&1 &
   local dpid=$!
   for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
   timeout 300 "$GW" $EAL --file-prefix "hdet$$ms" \
@@ -235,14 +237,15 @@ memif_pair() {  # workers
   wait "$dpid"
   local dst_rc=$?
   if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$WANT" ]; then
-    ok "net_memif between two processes, $w worker(s): both exit 0, image sha256 matches"
+    ok "net_memif between two processes, $w worker(s), $nd decoder(s): both exit 0, image sha256 matches"
   else
-    bad "net_memif, $w worker(s) (source rc $src_rc, dest rc $dst_rc)"; tail -15 "$T/msrc.log" "$T/mdst.log"
+    bad "net_memif, $w worker(s), $nd decoder(s) (source rc $src_rc, dest rc $dst_rc)"; tail -n 15 "$T/msrc.log" "$T/mdst.log"
   fi
   rm -rf "$out"
 }
 memif_pair 1
 memif_pair 2
+memif_pair 2 2
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
