@@ -129,6 +129,8 @@ json stats_json(const gateway_view &v) {
     drops["bad_stream"] = minus(d.bad_stream, z.dst.bad_stream);
     drops["decoder_ring_full"] = minus(d.dispatch_full, z.dst.dispatch_full);
     drops["reply_ring_full"] = minus(d.reply_full, z.dst.reply_full);
+    drops["low_mbufs"] = minus(d.low_mbufs, z.dst.low_mbufs);
+    drops["after_seal"] = minus(d.after_seal, z.dst.after_seal);
     j["dest"] = {{"frames", minus(d.frames, z.dst.frames)},
                  {"decoded", minus(d.decoded, z.dst.decoded)},
                  {"acks", minus(d.acks_sent, z.dst.acks_sent)},

@@ -18,6 +18,9 @@ constexpr unsigned kBurst = 32;
 constexpr std::uint32_t kAckEvery = 16;  // frames between acks of a busy stream
 constexpr unsigned kDispatchRing = 2048;  // frames waiting for one decoder
 constexpr unsigned kReplyRing = 512;      // ACK/REPAIR frames waiting for TX
+// Below this many free mbufs, decoders stop holding out-of-order frames, so
+// that the frames which close the gaps can still be received.
+constexpr unsigned kMbufReserve = 1024;
 
 // Header of a frame the destination sends back to the source (ACK, REPAIR).
 wire::frame_header reply_header(wire::frame_type t, std::uint16_t stream, std::uint32_t epoch) {
@@ -125,7 +128,14 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
   const std::byte *p = rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4);
   const auto h = wire::load<wire::frame_header>(p);
   auto &sp = streams_[h.stream];
+  const bool apply = !sealed_.load(std::memory_order_relaxed);
+  if (!apply)
+    ++st_.after_seal;
   if (!sp || sp->epoch != h.epoch) {
+    if (!apply) {  // sealed: no new stream; the images are being written
+      rte_pktmbuf_free(m);
+      return;
+    }
     // A stream (re)starts only at seq 0, with its INIT: anything else with an
     // unknown epoch is a stale frame of an old sender, not a reason to drop
     // the state of the current one.
@@ -144,6 +154,14 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     sp->id = h.stream;
   }
   stream &s = *sp;
+  if (low_mbufs_ && h.seq != s.win.next_expected()) {
+    // Holding it could use up the pool and leave no mbuf for the frame that
+    // fills the gap: drop it, and tell the source (SACK) what is missing.
+    ++st_.low_mbufs;
+    s.ack_due = true;
+    rte_pktmbuf_free(m);
+    return;
+  }
   switch (s.win.offer(h.seq, m)) {
   case recv_window<rte_mbuf *>::verdict::stored:
     break;
@@ -161,6 +179,10 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
   if (h.seq != s.win.next_expected())
     s.ack_due = true;  // a gap: tell the source now
   s.win.drain([&](rte_mbuf *f) {
+    if (!apply) {  // sealed: acknowledged, not applied
+      rte_pktmbuf_free(f);
+      return;
+    }
     const std::byte *fp = rte_pktmbuf_mtod_offset(f, const std::byte *, kL2L4);
     const auto len = wire::load<wire::frame_header>(fp).payload_len + wire::kFrameHeaderSize;
     if (o_.fault_forget_every != 0 && ++s.frames_decoded % o_.fault_forget_every == 0 &&
@@ -260,8 +282,13 @@ void dest_decoder::send_repairs(stream &s, std::uint64_t now) {
 }
 
 unsigned dest_decoder::poll(std::uint64_t now) {
+  // Between polls no page is being written: the place to answer the seal.
+  if (!sealed_.load(std::memory_order_relaxed) && rx_.seal_.load(std::memory_order_acquire))
+    sealed_.store(true, std::memory_order_release);
   rte_mbuf *m[kBurst];
   const unsigned n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(m), kBurst, nullptr);
+  if (n != 0)
+    low_mbufs_ = rte_mempool_avail_count(rx_.pool_) < kMbufReserve;
   for (unsigned i = 0; i < n; ++i) {
     if (i + 1 < n)
       rte_prefetch0(rte_pktmbuf_mtod_offset(m[i + 1], const void *, kL2L4));
@@ -275,22 +302,24 @@ unsigned dest_decoder::poll(std::uint64_t now) {
     if (!s.missing.empty())
       send_repairs(s, now);
     want = std::max(want, s.dec.peer_streams());
-    done += s.done && s.missing.empty() ? 1 : 0;
+    done += s.done && s.missing.empty() && s.id < s.dec.peer_streams() ? 1 : 0;
   }
-  // Release: the pages decoded so far are visible to whoever sees `done`.
-  if (want != want_.load(std::memory_order_relaxed))
-    want_.store(want, std::memory_order_release);
-  if (done != done_.load(std::memory_order_relaxed))
-    done_.store(done, std::memory_order_release);
+  // Stored every poll, with release: whoever reads them (acquire) also sees
+  // every page decoded before, even when the counts did not change.
+  want_.store(want, std::memory_order_release);
+  done_.store(done, std::memory_order_release);
   return n;
 }
 
 // --- dest_rx ------------------------------------------------------------------
 
 unsigned dest_rx::mbufs_needed(const options &o) {
-  // Each decoder: its dispatch ring full, reorder windows of the streams it
-  // holds out of order (bounded by the window), and its reply ring.
-  return o.decoders * (kDispatchRing + kReplyRing) + o.window * 2;
+  // Each decoder's dispatch and reply rings full, plus frames held out of
+  // order in reorder windows. Each stream may hold up to a window of them,
+  // and the destination does not know how many streams will come: two
+  // windows' worth, and below kMbufReserve free mbufs decoders stop holding
+  // out-of-order frames (they are resent), so the pool cannot run dry.
+  return o.decoders * (kDispatchRing + kReplyRing) + o.window * 2 + kMbufReserve;
 }
 
 dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool)
@@ -398,13 +427,26 @@ void dest_rx::on_frame(rte_mbuf *m) {
 }
 
 void dest_rx::check_complete() {
-  std::uint32_t want = 0, done = 0;
-  for (const auto &d : dec_) {
-    want = std::max(want, d->peer_streams());
-    done += d->streams_done();  // acquire: every page of those streams is in the images
-  }
-  if (want == 0 || done < want)
+  if (!seal_.load(std::memory_order_relaxed)) {
+    std::uint32_t want = 0, done = 0;
+    for (const auto &d : dec_) {
+      want = std::max(want, d->peer_streams());
+      done += d->streams_done();
+    }
+    if (want == 0 || done < want)
+      return;
+    // Every stream is done: ask the decoders to stop applying pages (a late
+    // second answer to a repeated REPAIR, a restarted source), and write the
+    // images only once they all have, at a later poll (a decoder may share
+    // this lcore: never wait for it here).
+    sealed_streams_ = want;
+    seal_.store(true, std::memory_order_release);
     return;
+  }
+  for (const auto &d : dec_)
+    if (!d->sealed())  // acquire: every page it applied is in the images
+      return;
+  const std::uint32_t want = sealed_streams_;
   std::string err;
   if (!sink_.write_all(o_.sink, err)) {
     std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());

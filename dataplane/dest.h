@@ -16,7 +16,10 @@
 //                until the page arrives; ACKs carry how many are missing.
 //
 // The migration is complete when every stream of the source has marked its
-// last round and nothing is missing.
+// last round and nothing is missing. Then dest_rx seals: each decoder stops
+// applying pages (frames still acknowledged), and only when all have sealed
+// are the images written, so no page changes while it is written or hashed.
+// A destination serves one migration.
 #pragma once
 
 #include <array>
@@ -49,6 +52,8 @@ struct alignas(64) dest_stats {
   std::uint64_t acks_sent = 0;
   std::uint64_t ack_alloc_fail = 0;
   std::uint64_t reply_full = 0;       // an ACK or REPAIR found the reply ring full (sent again later)
+  std::uint64_t low_mbufs = 0;        // out-of-order frames not held: the mbuf pool ran low (resent)
+  std::uint64_t after_seal = 0;       // DATA frames that came after the images were sealed: not applied
   std::uint64_t decode_errors = 0;    // frames that could not be decoded whole (unrecoverable)
   std::uint64_t pages_lost = 0;       // pages the decoder could not rebuild: asked for again
   std::uint64_t pages_repaired = 0;   // ... and rebuilt from a later record
@@ -77,6 +82,9 @@ public:
   // the INITs seen here (0: none yet).
   std::uint32_t streams_done() const { return done_.load(std::memory_order_acquire); }
   std::uint32_t peer_streams() const { return want_.load(std::memory_order_acquire); }
+  // True once this decoder has seen dest_rx's seal and applies no more pages
+  // (release: every page it wrote is visible to whoever sees this).
+  bool sealed() const { return sealed_.load(std::memory_order_acquire); }
   bool failed() const { return failed_.load(std::memory_order_acquire); }
   // Decoder figures summed over this decoder's streams (after the lcores stop).
   void add_decoded(decoder_stats &t) const;
@@ -96,7 +104,8 @@ private:
   std::vector<std::uint16_t> active_;  // ids with a stream, for the per-poll walk
   std::uint64_t ack_delay_tsc_, repair_retry_tsc_;
   std::atomic<std::uint32_t> done_{0}, want_{0};
-  std::atomic<bool> failed_{false};
+  std::atomic<bool> failed_{false}, sealed_{false};
+  bool low_mbufs_ = false;  // this poll: the pool is nearly empty
   dest_stats st_;
 };
 
@@ -135,6 +144,10 @@ private:
   endpoint_pair reply_{};  // toward the source, learnt from its first frame before any dispatch
   bool have_peer_ = false;
   std::atomic<bool> complete_{false}, failed_{false};
+  // Completion in two steps: seal_ asks the decoders to stop applying pages;
+  // the images are written once every decoder has sealed.
+  std::atomic<bool> seal_{false};
+  std::uint32_t sealed_streams_ = 0;
   std::string error_;
   dest_stats st_;
 };

@@ -282,12 +282,13 @@ int main(int argc, char **argv) {
     plans[0].tasks.push_back(drx.get());
   for (std::size_t i = 0; i < workers.size(); ++i)
     plans[lcores.size() > 1 ? 1 + i % (lcores.size() - 1) : 0].tasks.push_back(workers[i].get());
-  // Decoders: on the worker lcores after the source's workers. One decoder
-  // of a loopback run stays beside dest-rx on the main lcore, as before
-  // --decoders, so the workers' lcores measure encoding alone.
+  // Decoders: one decoder shares the main lcore with dest-rx (receive and
+  // decode run to completion there, which suits small machines and leaves
+  // the other lcores to a co-located source's workers); with --decoders N > 1
+  // they go round robin over the other lcores, after the source's workers.
   if (drx) {
     const auto &dec = drx->decoders();
-    const bool spread = lcores.size() > 1 && (o.r == role::dest || dec.size() > 1);
+    const bool spread = lcores.size() > 1 && dec.size() > 1;
     for (std::size_t i = 0; i < dec.size(); ++i)
       plans[spread ? 1 + (workers.size() + i) % (lcores.size() - 1) : 0].tasks.push_back(dec[i].get());
   }
@@ -516,9 +517,11 @@ int main(int argc, char **argv) {
                   (unsigned long long)d.pages_lost, (unsigned long long)d.pages_repaired,
                   (unsigned long long)d.repair_frames, (unsigned long long)d.repair_requests,
                   (unsigned long long)d.faults_injected);
-    std::printf("  dest drops: stale_epoch %llu bad_stream %llu decoder_ring_full %llu reply_ring_full %llu",
+    std::printf("  dest drops: stale_epoch %llu bad_stream %llu decoder_ring_full %llu reply_ring_full %llu "
+                "low_mbufs %llu after_seal %llu",
                 (unsigned long long)d.stale_epoch, (unsigned long long)d.bad_stream,
-                (unsigned long long)d.dispatch_full, (unsigned long long)d.reply_full);
+                (unsigned long long)d.dispatch_full, (unsigned long long)d.reply_full,
+                (unsigned long long)d.low_mbufs, (unsigned long long)d.after_seal);
     for (std::size_t i = 0; i < kRxDropCount; ++i)
       std::printf(" %s %llu", rx_drop_name[i], (unsigned long long)d.drops[i]);
     for (std::size_t i = 1; i < kErrorCount; ++i)
