@@ -320,7 +320,7 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
              v.live->update([&](live_config &c) { c.enc = encoder_config::for_mode(m); });
              r.result = {{"mode", a[0]}, {"version", v.live->snapshot().version}};
            }});
-  reg.add({"set codec", "set codec lz4[:N]|zstd[:N]|igzip[:N]|raw", "force the codec of the current mode", 1, 1,
+  reg.add({"set codec", "set codec lz4[:N]|zstd[:N]|igzip[:N]|raw", "force the codec of the current mode (not hybrid: its selector picks)", 1, 1,
            true, [&v, need_source](args a, ctl::reply &r) {
              auto c = parse_codec(a[0]);
              if (!c) {
@@ -329,6 +329,11 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
              }
              if (!need_source(r))
                return;
+             if (v.live->snapshot().enc.m == mode::hybrid) {
+               r.fail("hybrid mode: the selector picks the codec for every batch; 'set mode datacenter' or "
+                      "'set mode internet' first to force one");
+               return;
+             }
              v.live->update([&](live_config &k) { k.enc.codec() = *c; });
              r.result = {{"codec", to_string(*c)}, {"version", v.live->snapshot().version}};
            }});

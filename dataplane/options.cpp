@@ -40,7 +40,7 @@ void print_usage(const char *prog) {
       "  --workers N          source: worker lcores, one stream each (default 1)\n"
       "  --decoders N         dest: decode lcores; stream s is decoded by s mod N (default 1)\n"
       "  --mode M             datacenter | internet | hybrid (default datacenter)\n"
-      "  --codec C            raw | lz4[:accel] | zstd[:1-19] | igzip[:0-3]\n"
+      "  --codec C            raw | lz4[:accel] | zstd[:1-19] | igzip[:0-3] (not with hybrid)\n"
       "  --cache-mb N         baseline cache per stream (default 256)\n"
       "  --mtu N              link MTU (default 1500)\n"
       "  --port N             DPDK port id (default 0)\n"
@@ -325,6 +325,11 @@ bool parse_argv(int argc, char **argv, options &o) {
     return bad("argument", argv[optind]);
   if (!have_role) {
     std::fprintf(stderr, "hde-gateway: --role source|dest|loopback is required (see --help)\n");
+    return false;
+  }
+  if (o.m == mode::hybrid && !o.codec.empty()) {
+    std::fprintf(stderr, "hde-gateway: --codec cannot be used with --mode hybrid (its selector picks the codec "
+                 "for every batch)\n");
     return false;
   }
   if (o.r != role::dest && o.trace.empty() == o.gen.empty()) {

@@ -76,6 +76,12 @@ n=$("$CTL" -s "$SOCK" --format json show codecs | js 'all(r["ns_per_page"] > 0 f
 e=$("$CTL" -s "$SOCK" --format json show migrations | js 'd[0]["eta_s"] >= 0')
 [ "$e" = True ] && ok "show migrations has an ETA" || bad "show migrations ETA: $e"
 
+# In hybrid mode the selector picks the codec: forcing one is an error.
+"$CTL" -s "$SOCK" set mode hybrid >/dev/null \
+  && ! "$CTL" -s "$SOCK" set codec lz4 >/dev/null 2>"$T/err" && grep -q "hybrid" "$T/err" \
+  && ok "set codec in hybrid mode: refused, saying why" || bad "set codec in hybrid mode: $(cat "$T/err")"
+"$CTL" -s "$SOCK" set mode internet >/dev/null || bad "back to internet mode"
+
 # Errors: non-zero exit, message on stderr.
 for args in "nope" "set mode warp" "set mode" "set codec zstd:99" "set link-rate fast" "baselines flush x" \
             "set idle-sleep -1" "set cache-mb lots" "baselines lookup 0" "baselines lookup x 1" "baselines lookup 0 -1"; do

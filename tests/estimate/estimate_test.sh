@@ -92,7 +92,8 @@ expect_fail "malformed manifest" "manifest" "$T/b"
 expect_fail "bad mode" "mode" --mode warp "$T/gen"
 expect_fail "bad codec" "codec" --codec zstd:42 "$T/gen"
 # Every command-line error exits 2.
-for args in "--mode warp" "--codec zstd:42" "--mtu 10" "--cache-mb abc" "--no-such-option" ""; do
+expect_fail "codec forced in hybrid mode" "hybrid" --mode hybrid --codec lz4 "$T/gen"
+for args in "--mode warp" "--codec zstd:42" "--mode hybrid --codec lz4" "--mtu 10" "--cache-mb abc" "--no-such-option" ""; do
   "$EST" -q $args "$T/gen" >/dev/null 2>&1
   rc=$?
   [ -z "$args" ] && { "$EST" -q >/dev/null 2>&1; rc=$?; }

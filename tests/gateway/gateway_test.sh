@@ -146,6 +146,7 @@ fi
 
 # Bad arguments: a clear message and a non-zero exit, no crash.
 for args in "--role nope" "--role source" "--role dest" "--role source --gen mib=x" \
+            "--role source --gen mib=8 --mode hybrid --codec lz4" \
             "--role loopback --trace $TRACE --sink $T/x --window 100" "--role source --trace /nonexistent"; do
   "$GW" $EAL --file-prefix "hdet$$bad" -- $args >"$T/bad.log" 2>&1
   rc=$?

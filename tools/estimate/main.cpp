@@ -15,7 +15,7 @@ int main(int argc, char **argv) {
   CLI::App app{"hde-estimate: replay a VM memory trace through the HDE encoder and decoder, "
                "verify the rebuilt image and report what would cross the link."};
   app.add_option("--mode", mode_s, "datacenter | internet | hybrid")->capture_default_str();
-  app.add_option("--codec", opt.codec, "force a codec: raw, lz4[:accel], zstd[:1-19], igzip[:0-3]");
+  app.add_option("--codec", opt.codec, "force the batch codec: raw, lz4[:accel], zstd[:1-19], igzip[:0-3] (not with hybrid)");
   app.add_option("--cache-mb", opt.cache_mb, "baseline cache per stream, MiB")->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("--mtu", opt.mtu, "link MTU (frames are MTU - 28 bytes of UDP payload)")
@@ -41,6 +41,11 @@ int main(int argc, char **argv) {
   }
   if (!parse_mode(mode_s, opt.m)) {
     std::fprintf(stderr, "hde-estimate: bad --mode '%s' (datacenter, internet, hybrid)\n", mode_s.c_str());
+    return 2;
+  }
+  if (opt.m == mode::hybrid && !opt.codec.empty()) {
+    std::fprintf(stderr, "hde-estimate: --codec cannot be used with --mode hybrid (its selector picks the codec "
+                 "for every batch)\n");
     return 2;
   }
   opt.progress = !quiet;
