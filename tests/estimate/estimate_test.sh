@@ -55,6 +55,10 @@ if "$EST" -q --cache-mb 1 --json "$T/gen" >"$T/small.json" 2>"$T/err" && check_j
 else
   bad "small cache"; cat "$T/err"
 fi
+# Without --cache-mb the cache is sized to the guest (at least 256 MiB); with it, as asked.
+c=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]));
+print(a["cache_auto"], a["cache_mb"], b["cache_auto"], b["cache_mb"])' "$T/datacenter.json" "$T/small.json")
+[ "$c" = "True 256 False 1" ] && ok "cache size: sized to the guest by default, --cache-mb wins" || bad "cache size: $c"
 
 if "$EST" -q --reference "$T/gen/snap-00.raw" "$T/gen/snap-01.raw" "$T/gen/snap-02.raw" >"$T/raw.txt" 2>"$T/err" \
    && grep -q "matches the source" "$T/raw.txt" && grep -q "reference (same run)" "$T/raw.txt"; then

@@ -16,7 +16,8 @@ int main(int argc, char **argv) {
                "verify the rebuilt image and report what would cross the link."};
   app.add_option("--mode", mode_s, "datacenter | internet | hybrid")->capture_default_str();
   app.add_option("--codec", opt.codec, "force the batch codec: raw, lz4[:accel], zstd[:1-19], igzip[:0-3] (not with hybrid)");
-  app.add_option("--cache-mb", opt.cache_mb, "baseline cache per stream, MiB")->capture_default_str()
+  app.add_option("--cache-mb", opt.cache_mb,
+                 "baseline cache per stream, MiB (default: the guest's RAM, 256 to 4096)")
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("--mtu", opt.mtu, "link MTU (frames are MTU - 28 bytes of UDP payload)")
       ->capture_default_str()->check(CLI::Range(156, 65535));
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
                  opt.codec.c_str());
     return 2;
   }
+  opt.cache_auto = app.count("--cache-mb") == 0;
   if (!parse_mode(mode_s, opt.m)) {
     std::fprintf(stderr, "hde-estimate: bad --mode '%s' (datacenter, internet, hybrid)\n", mode_s.c_str());
     return 2;

@@ -41,6 +41,7 @@ void print_json(const run_result &r) {
   j["page_codec"] = to_string(r.cfg.page_codec);
   j["batch_codec"] = r.cfg.batch ? to_string(r.cfg.batch_codec) : "none";
   j["cache_mb"] = r.opt.cache_mb;
+  j["cache_auto"] = r.opt.cache_auto;
   j["mtu"] = r.opt.mtu;
   j["rounds"] = nlohmann::json::array();
   for (const auto &rr : r.rounds)
@@ -83,10 +84,10 @@ void print_json(const run_result &r) {
 
 void print_text(const run_result &r) {
   std::printf("hde-estimate: %s\n", r.input.c_str());
-  std::printf("mode %s, page codec %s, batch codec %s, cache %zu MiB, MTU %zu\n\n",
+  std::printf("mode %s, page codec %s, batch codec %s, cache %zu MiB%s, MTU %zu\n\n",
               mode_name(r.opt.m), to_string(r.cfg.page_codec).c_str(),
               r.cfg.batch ? to_string(r.cfg.batch_codec).c_str() : "none", r.opt.cache_mb,
-              r.opt.mtu);
+              r.opt.cache_auto ? " (sized to the guest)" : "", r.opt.mtu);
   std::printf("%5s %8s %8s %8s %8s %8s %12s %12s %6s %9s %9s %s\n", "round", "pages", "zero", "ref",
               "delta", "page", "raw MB", "wire MB", "ratio", "enc MB/s", "dec MB/s", "check");
   auto row = [](const char *label, const round_result &x) {
