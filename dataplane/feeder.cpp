@@ -9,6 +9,7 @@ namespace hde::dp {
 bool feeder::open(const std::vector<std::string> &paths, std::string &err) {
   tr_ = trace_reader::open(paths, err);
   rounds_ = tr_ ? tr_->snapshot_count() : 0;
+  ram_bytes_ = tr_ ? tr_->ram_bytes() : 0;
   return tr_ != nullptr;
 }
 
@@ -62,6 +63,7 @@ void feeder::list_round(std::size_t slot, std::size_t round, const std::byte *pr
 void feeder::generate(const gen_spec &g) {
   images_ = generate_trace(g);
   rounds_ = images_.size();
+  ram_bytes_ = std::uint64_t(g.mib) << 20;
   batches_.resize(images_.size());
   const std::size_t npages = g.mib * 256;
   for (std::size_t i = 0; i < images_.size(); ++i)

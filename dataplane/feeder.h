@@ -55,6 +55,8 @@ public:
   ~feeder() { stop(); }
 
   std::size_t rounds() const { return rounds_; }
+  // Size of the guest's memory image (VM 0).
+  std::uint64_t ram_bytes() const { return ram_bytes_; }
   // Round r if the loader has it ready, else nullptr.
   const round_batch *ready(std::uint32_t r) const;
   // All workers are done with round r: its image may be replaced.
@@ -67,6 +69,7 @@ private:
   void list_round(std::size_t slot, std::size_t round, const std::byte *prev, const std::byte *cur,
                   std::size_t npages, bool last);
   std::size_t rounds_ = 0;
+  std::uint64_t ram_bytes_ = 0;
   std::unique_ptr<trace_reader> tr_;
   std::vector<round_batch> batches_ = std::vector<round_batch>(2);
   std::vector<std::vector<std::byte>> images_;  // preload: every image

@@ -218,18 +218,6 @@ int main(int argc, char **argv) {
   // Live configuration, read by workers through RCU, written by the control thread.
   auto live_ptr = std::make_unique<live_config_store>();
   live_config_store &live = *live_ptr;
-  if (is_src) {
-    live_config first;
-    first.enc = encoder_config::for_mode(o.m);
-    if (!o.codec.empty())
-      first.enc.codec() = *parse_codec(o.codec);
-    first.link_rate_bps = o.link_rate_bps;
-    first.cache_bytes = o.cache_mb << 20;
-    if (!live.init(nstreams, first)) {
-      std::fprintf(stderr, "hde-gateway: cannot set up RCU for %u workers\n", nstreams);
-      return 1;
-    }
-  }
 
   feeder feed;
   std::vector<std::unique_ptr<worker>> workers;
@@ -248,6 +236,24 @@ int main(int argc, char **argv) {
       std::fflush(stdout);
     } else if (!feed.open(split_paths(o.trace), err) || (o.preload && !feed.preload(err))) {
       std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      return 1;
+    }
+    if (o.cache_auto) {  // the guest's RAM shared by the streams, 256..4096 MiB each
+      const std::uint64_t mib = (feed.ram_bytes() + (1u << 20) - 1) >> 20;
+      o.cache_mb = static_cast<std::size_t>(
+          std::clamp<std::uint64_t>((mib + nstreams - 1) / nstreams, 256, 4096));
+    }
+    if (!o.quiet)
+      std::printf("hde-gateway: baseline cache %zu MiB per stream%s\n", o.cache_mb,
+                  o.cache_auto ? " (sized to the guest)" : "");
+    live_config first;
+    first.enc = encoder_config::for_mode(o.m);
+    if (!o.codec.empty())
+      first.enc.codec() = *parse_codec(o.codec);
+    first.link_rate_bps = o.link_rate_bps;
+    first.cache_bytes = o.cache_mb << 20;
+    if (!live.init(nstreams, first)) {
+      std::fprintf(stderr, "hde-gateway: cannot set up RCU for %u workers\n", nstreams);
       return 1;
     }
     std::vector<worker *> raw;

@@ -41,7 +41,8 @@ void print_usage(const char *prog) {
       "  --decoders N         dest: decode lcores; stream s is decoded by s mod N (default 1)\n"
       "  --mode M             datacenter | internet | hybrid (default datacenter)\n"
       "  --codec C            raw | lz4[:accel] | zstd[:1-19] | igzip[:0-3] (not with hybrid)\n"
-      "  --cache-mb N         baseline cache per stream (default 256)\n"
+      "  --cache-mb N         baseline cache per stream (default: the guest's RAM over the\n"
+      "                       streams, 256 to 4096)\n"
       "  --mtu N              link MTU (default 1500)\n"
       "  --port N             DPDK port id (default 0)\n"
       "  --udp-port N         UDP port on both sides (default 47000)\n"
@@ -241,6 +242,7 @@ bool parse_argv(int argc, char **argv, options &o) {
       if (!parse_u64(optarg, 0, 1 << 20, v))
         return bad("--cache-mb", optarg);
       o.cache_mb = v;
+      o.cache_auto = false;
       break;
     case o_mtu:
       if (!parse_u64(optarg, 576, 9000, v))
