@@ -27,7 +27,8 @@ void usage() {
       "                      a gateway started with --file-prefix P uses /var/run/dpdk/P/hde.sock)\n"
       "  --format F          text (tables, the default) or json\n"
       "  --watch SEC         repeat every SEC seconds until interrupted (like testpmd's stats)\n"
-      "  COMMAND             see `hdectl list-commands`; `hdectl help COMMAND`\n",
+      "  COMMAND             see `hdectl list-commands`; `hdectl help COMMAND`\n"
+      "The long options may also follow COMMAND: hdectl show stats --watch 1\n",
       kDefaultSock);
 }
 
@@ -144,7 +145,10 @@ int main(int argc, char **argv) {
       }
       return argv[++i];
     };
-    if (!words.empty()) {
+    // The long options are also taken after COMMAND (`hdectl show stats
+    // --watch 1`): no command argument starts with "--". Anything else
+    // after the first command word belongs to the command.
+    if (!words.empty() && a != "--socket" && a != "--format" && a != "--watch") {
       words.push_back(a);
     } else if (a == "-s" || a == "--socket") {
       sock = need("-s");

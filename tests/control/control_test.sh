@@ -95,6 +95,9 @@ done
 # Watch mode prints repeatedly.
 timeout 2.5 "$CTL" -s "$SOCK" --watch 1 show stats >"$T/watch.txt"
 [ "$(grep -c '^role:' "$T/watch.txt")" -ge 2 ] && ok "show stats --watch 1 repeats" || bad "watch"
+timeout 2.5 "$CTL" -s "$SOCK" show stats --watch 1 --format json >"$T/watch2.txt"
+[ "$(grep -c '"role"' "$T/watch2.txt")" -ge 2 ] && ok "long options after COMMAND (show stats --watch 1 --format json)" \
+  || bad "options after COMMAND: $(head -c 200 "$T/watch2.txt")"
 
 # DPDK telemetry: the same figures under /hde/.
 if python3 "$HERE/telemetry.py" "$RUN" /hde/stats >"$T/tel.json" 2>"$T/err" \
