@@ -24,7 +24,7 @@ struct options {
   mode m = mode::datacenter;
   std::string codec;               // empty: the mode's default
   std::size_t cache_mb = 256;      // baseline cache per stream
-  bool cache_auto = true;          // no --cache-mb: the guest's RAM over the streams, 256..4096 MiB each
+  bool cache_auto = true;          // no --cache-mb: the guest's RAM (<= 4 GiB) over the streams, >= 256 MiB each
   std::size_t mtu = 1500;
   std::uint16_t port = 0;          // DPDK port id (source side in loopback)
   std::uint16_t udp_port = 47000;  // UDP port on both sides
