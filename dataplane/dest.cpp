@@ -330,6 +330,7 @@ dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_m
   reply_.dst_ip = o.src_ip;
   reply_.dst_port = o.udp_port;
   std::memset(&reply_.dst_mac, 0xff, sizeof reply_.dst_mac);
+  impair_.configure(o.impair, 1000);
   for (unsigned i = 0; i < o.decoders; ++i) {
     const std::string a = "hde_dec_in" + std::to_string(i), b = "hde_dec_out" + std::to_string(i);
     rte_ring *in = rte_ring_create(a.c_str(), kDispatchRing, static_cast<int>(rte_socket_id()),
@@ -349,6 +350,7 @@ dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_m
 }
 
 dest_rx::~dest_rx() {
+  impair_.reset();
   rte_mbuf *m[kBurst];
   for (auto *r : to_dec_) {
     for (unsigned n; (n = rte_ring_dequeue_burst(r, reinterpret_cast<void **>(m), kBurst, nullptr)) != 0;)
@@ -469,13 +471,24 @@ unsigned dest_rx::poll(std::uint64_t) {
   // The decoders' ACK and REPAIR frames, on TX queue 0. What the port does
   // not take is dropped: ACKs are sent again, REPAIRs asked again.
   for (rte_ring *r : from_dec_) {
-    const unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void **>(m), kBurst, nullptr);
+    unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void **>(m), kBurst, nullptr);
     if (n == 0)
       continue;
-    const unsigned sent = rte_eth_tx_burst(port_, 0, m, static_cast<std::uint16_t>(n));
-    if (sent < n)
-      rte_pktmbuf_free_bulk(m + sent, n - sent);
     work += n;
+    rte_mbuf *out[2 * kBurst];
+    rte_mbuf **tx = m;
+    if (impair_.on()) {  // tests (--impair): drop, duplicate or reorder replies
+      unsigned k = 0;
+      auto emit = [&](rte_mbuf *x) { out[k++] = x; };
+      for (unsigned i = 0; i < n; ++i)
+        impair_.pass(m[i], emit);
+      impair_.release(emit);
+      tx = out;
+      n = k;
+    }
+    const unsigned sent = rte_eth_tx_burst(port_, 0, tx, static_cast<std::uint16_t>(n));
+    if (sent < n)
+      rte_pktmbuf_free_bulk(tx + sent, n - sent);
   }
   if (!complete() && have_peer_)
     check_complete();

@@ -127,6 +127,7 @@ public:
   dest_stats stats() const;
   // Decoder figures summed over streams (after the lcores stop).
   decoder_stats decoded() const;
+  const impair_stats &impaired() const { return impair_.stats(); }
   // mbufs held in rings and windows at most: for sizing the pool.
   static unsigned mbufs_needed(const options &o);
 
@@ -148,6 +149,7 @@ private:
   // the images are written once every decoder has sealed.
   std::atomic<bool> seal_{false};
   std::uint32_t sealed_streams_ = 0;
+  impairer impair_;  // --impair (tests): on the replies
   std::string error_;
   dest_stats st_;
 };

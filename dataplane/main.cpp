@@ -539,6 +539,21 @@ int main(int argc, char **argv) {
     if (d.decode_errors != 0)
       rc = 1;
   }
+  if (o.impair.any()) {  // tests: what --impair did to this gateway's frames
+    impair_stats t{};
+    for (auto &w : workers) {
+      t.dropped += w->impaired().dropped;
+      t.duplicated += w->impaired().duplicated;
+      t.reordered += w->impaired().reordered;
+    }
+    if (drx) {
+      t.dropped += drx->impaired().dropped;
+      t.duplicated += drx->impaired().duplicated;
+      t.reordered += drx->impaired().reordered;
+    }
+    std::printf("  impair (%s): %llu frames dropped, %llu duplicated, %llu reordered\n", to_string(o.impair).c_str(),
+                (unsigned long long)t.dropped, (unsigned long long)t.duplicated, (unsigned long long)t.reordered);
+  }
   for (const auto &p : plans) {
     std::printf("  lcore %u: %llu loops, %.1f%% idle, %llu sleeps, %.3f s CPU;", p.lcore_id,
                 (unsigned long long)p.stats.loops,

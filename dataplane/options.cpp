@@ -55,6 +55,8 @@ void print_usage(const char *prog) {
       "  --idle-sleep-us N    sleep when idle, 0 = busy poll (default 50)\n"
       "  --timeout N          give up after N s without progress (default 60)\n"
       "  --max-vm-mb N        dest: largest VM image (default 16384)\n"
+      "  --impair SPEC        tests: impair what this gateway transmits, e.g.\n"
+      "                       loss=0.02,dup=0.01,reorder=0.05,seed=7 (each 0..0.5)\n"
       "  --fault-forget-every N  dest, for tests: drop a baseline every N frames; the pages\n"
       "                       that needed it are asked for again (REPAIR) (default 0: never)\n"
       "  --quiet              no progress lines\n"
@@ -175,7 +177,7 @@ bool parse_argv(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_decoders, o_mode, o_codec, o_cache, o_mtu, o_port,
     o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
-    o_fault
+    o_fault, o_impair
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -192,7 +194,8 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"quiet", no_argument, nullptr, o_quiet},           {"preload", no_argument, nullptr, o_preload},
       {"gen", required_argument, nullptr, o_gen},         {"ctl-sock", required_argument, nullptr, o_ctl},
       {"link-rate", required_argument, nullptr, o_rate},   {"config", required_argument, nullptr, o_config},
-      {"fault-forget-every", required_argument, nullptr, o_fault}, {"help", no_argument, nullptr, o_help},
+      {"fault-forget-every", required_argument, nullptr, o_fault},
+      {"impair", required_argument, nullptr, o_impair}, {"help", no_argument, nullptr, o_help},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -298,6 +301,14 @@ bool parse_argv(int argc, char **argv, options &o) {
         return bad("--fault-forget-every", optarg);
       o.fault_forget_every = static_cast<std::uint32_t>(v);
       break;
+    case o_impair: {
+      std::string err;
+      if (!parse_impair(optarg, o.impair, err)) {
+        std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+        return false;
+      }
+      break;
+    }
     case o_quiet: o.quiet = true; break;
     case o_preload: o.preload = true; break;
     case o_ctl: o.ctl_sock = optarg; break;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/encoder.h"
+#include "impair.h"
 
 namespace hde::dp {
 
@@ -37,6 +38,7 @@ struct options {
   std::uint32_t timeout_s = 60;    // give up after this long without progress
   std::size_t max_vm_mb = 16384;   // destination: largest VM image
   std::uint32_t fault_forget_every = 0;  // dest, tests: drop a baseline every N frames (0: never)
+  impair_spec impair;              // tests: drop/duplicate/reorder transmitted frames
   bool quiet = false;
   std::string ctl_sock;            // control socket; empty: <DPDK runtime dir>/hde.sock
   std::uint64_t link_rate_bps = 0; // pace the source to this rate; 0 = unlimited

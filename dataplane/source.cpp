@@ -39,6 +39,7 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
                rte_mempool *pool, const endpoint_pair &ep, std::uint32_t epoch, live_config_store *live)
     : id_(id), port_(port), txq_(txq), pool_(pool), ep_(ep), win_(o.window), live_(live),
       nstreams_(o.workers) {
+  impair_.configure(o.impair, id);
   in_ = make_ring("in", id, 4096);
   acks_ = make_ring("ack", id, 1024);
   if (in_ == nullptr || acks_ == nullptr)
@@ -119,6 +120,7 @@ void worker::apply_config(const live_config &c) {
 }
 
 worker::~worker() {
+  impair_.reset();  // a held-back frame, while the pool exists
   rte_ring_free(in_);
   rte_ring_free(acks_);
 }
@@ -175,6 +177,14 @@ void worker::on_timeout(std::uint32_t resent) {
 }
 
 void worker::tx_push(rte_mbuf *m) {
+  if (impair_.on()) {  // tests (--impair): drop, duplicate or hold back
+    impair_.pass(m, [this](rte_mbuf *x) { tx_enqueue(x); });
+    return;
+  }
+  tx_enqueue(m);
+}
+
+void worker::tx_enqueue(rte_mbuf *m) {
   if (ntx_ == kTxBuf)
     tx_flush();
   if (ntx_ == kTxBuf) {  // the queue stays full: the window resends it later
@@ -304,6 +314,8 @@ unsigned worker::poll(std::uint64_t now) {
   }
 
   pump(now);
+  if (impair_.on())  // what --impair held back goes out with this poll's frames
+    impair_.release([this](rte_mbuf *x) { tx_enqueue(x); });
   tx_flush();
   const bool idle = win_.empty() && ntx_ == 0 && !open_frame_ && rte_ring_empty(in_);
   if (idle)

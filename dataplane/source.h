@@ -75,6 +75,7 @@ public:
   // Pages the destination still misses on this stream, from its latest ACK.
   std::uint32_t peer_missing() const { return peer_missing_.load(std::memory_order_relaxed); }
   const worker_stats &stats() const { return st_; }
+  const impair_stats &impaired() const { return impair_.stats(); }
   std::uint16_t id() const { return id_; }
   double cwnd() const { return cwnd_; }
   double srtt_us() const;
@@ -88,6 +89,7 @@ private:
   void pump(std::uint64_t now);
   void tx_flush();
   void tx_push(rte_mbuf *m);
+  void tx_enqueue(rte_mbuf *m);
 
   std::uint16_t id_, port_, txq_;
   rte_mempool *pool_;
@@ -120,6 +122,7 @@ private:
   static constexpr unsigned kTxBuf = 256;
   rte_mbuf *tx_[kTxBuf];
   unsigned ntx_ = 0;
+  impairer impair_;                // --impair (tests)
   bool open_frame_ = false;        // encoded since the last flush
   std::atomic<std::uint32_t> rounds_done_{0};
   std::atomic<bool> drained_{true};

@@ -7,7 +7,9 @@
 #   3. the same while bad frames are injected on the wire (wrong peer, wrong
 #      UDP port, bad CRC, unknown version): each kind counted and dropped;
 #   4. two processes over net_memif (shared memory, no root needed), the
-#      destination as memif server, 1 and 2 workers, 1 and 2 decoders.
+#      destination as memif server, 1 and 2 workers, 1 and 2 decoders, and
+#      with loss, duplication and reordering on both sides (--impair).
+# Part 1 also runs under loss, duplication and reordering (--impair).
 # Every case checks the rebuilt image's SHA-256 against the source's.
 # Uses ../shared/corpus/dev when present, else a generated trace. Parts 2
 # and 3 need root (network namespaces); without it they are skipped, saying so.
@@ -76,6 +78,28 @@ for spec in "1 datacenter 1" "2 internet 2"; do
     fi
   else
     bad "fault injection ($spec)"; tail -n 20 "$T/lb.log"
+  fi
+  rm -rf "$out"
+done
+
+# Byte-exact under loss, duplication and reordering (kernel netem is not
+# available: --impair does it to every frame the gateway transmits, data one
+# way and acks/repairs the other).
+for spec in "2 datacenter 2 loss=0.02,dup=0.02,reorder=0.05,seed=3" "1 internet 1 loss=0.05,dup=0.01,reorder=0.1,seed=4"; do
+  set -- $spec
+  out=$T/impair-$1-$2
+  if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --trace "$TRACE" --sink "$out" \
+       --workers "$1" --mode "$2" --decoders "$3" --impair "$4" --timeout 60 --quiet >"$T/lb.log" 2>&1 \
+     && [ "$(got_sha "$out")" = "$WANT" ]; then
+    counts=$(sed -n 's/.*impair ([^)]*): \([0-9]*\) frames dropped, \([0-9]*\) duplicated, \([0-9]*\) reordered.*/\1 \2 \3/p' "$T/lb.log")
+    set -- $counts
+    if [ "${1:-0}" -gt 0 ] && [ "${2:-0}" -gt 0 ] && [ "${3:-0}" -gt 0 ]; then
+      ok "impaired wire ($spec): $1 dropped, $2 duplicated, $3 reordered; image sha256 matches"
+    else
+      bad "impaired wire ($spec): impairment not seen: '$counts'"; tail -n 20 "$T/lb.log"
+    fi
+  else
+    bad "impaired wire ($spec)"; tail -n 20 "$T/lb.log"
   fi
   rm -rf "$out"
 done
@@ -223,22 +247,22 @@ fi
 # 4. Two processes over net_memif: the destination is the memif server and
 # starts first (a client port does not retry), the socket is a file
 # (socket-abstract=no: abstract names do not cross network namespaces).
-memif_pair() {  # workers [decoders]
-  local w=$1 nd=${2:-1} out=$T/memif-$1-${2:-1} sock=$T/memif-$1-${2:-1}.sock
+memif_pair() {  # workers [decoders] [--impair SPEC for both sides]
+  local w=$1 nd=${2:-1} imp=${3:-} out=$T/memif-$1-${2:-1}${3:+-imp} sock=$T/memif-$1-${2:-1}${3:+-imp}.sock
   rm -f "$sock"  # the wait below must see this run's server socket, not an old one
   timeout 300 "$GW" $EAL --file-prefix "hdet$$md" \
     --vdev="net_memif0,role=server,id=0,socket=$sock,socket-abstract=no" -- --role dest --sink "$out" \
-    --exit-on-complete --timeout 60 --decoders "$nd" >"$T/mdst.log" 2>&1 &
+    --exit-on-complete --timeout 60 --decoders "$nd" ${imp:+--impair "$imp"} >"$T/mdst.log" 2>&1 &
   local dpid=$!
   for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
   timeout 300 "$GW" $EAL --file-prefix "hdet$$ms" \
     --vdev="net_memif0,role=client,id=0,socket=$sock,socket-abstract=no" -- --role source --trace "$TRACE" \
-    --workers "$w" --timeout 60 --quiet >"$T/msrc.log" 2>&1
+    --workers "$w" --timeout 60 --quiet ${imp:+--impair "$imp"} >"$T/msrc.log" 2>&1
   local src_rc=$?
   wait "$dpid"
   local dst_rc=$?
   if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$WANT" ]; then
-    ok "net_memif between two processes, $w worker(s), $nd decoder(s): both exit 0, image sha256 matches"
+    ok "net_memif between two processes, $w worker(s), $nd decoder(s)${imp:+, impaired $imp}: both exit 0, image sha256 matches"
   else
     bad "net_memif, $w worker(s), $nd decoder(s) (source rc $src_rc, dest rc $dst_rc)"; tail -n 15 "$T/msrc.log" "$T/mdst.log"
   fi
@@ -247,6 +271,7 @@ memif_pair() {  # workers [decoders]
 memif_pair 1
 memif_pair 2
 memif_pair 2 2
+memif_pair 2 2 loss=0.02,dup=0.02,reorder=0.05
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
