@@ -52,7 +52,12 @@ void add_stats(dest_stats &t, const dest_stats &a) {
 // it could not rebuild.
 struct dest_decoder::stream : page_sink {
   stream(dest_decoder &d, std::uint32_t epoch_, std::uint32_t window)
-      : owner(d), epoch(epoch_), dec(decoder_config{}, *this), win(window) {}
+      : owner(d), epoch(epoch_), dec(config(), *this), win(window) {}
+  static decoder_config config() {
+    decoder_config c;
+    c.populate_in_background = true;  // a large INIT must not stall the decode lcore
+    return c;
+  }
   error put_page(page_key k, const std::byte *p) override {
     if (!missing.empty() && missing.erase({k.vm, k.gfn}) != 0)
       ++owner.st_.pages_repaired;

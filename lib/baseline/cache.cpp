@@ -22,7 +22,7 @@ inline std::uint64_t key_hash(page_key k) { return mix(k.gfn * 0x9E3779B97F4A7C1
 
 // Slot memory is mapped and populated up front (huge pages where the kernel
 // gives them), so that filling a slot never takes a page fault on the hot path.
-std::byte *alloc_pages(std::uint32_t n) {
+std::byte *alloc_pages(std::uint32_t n, bool populate = true) {
   if (n == 0)
     return nullptr;
   const std::size_t len = std::size_t(n) * kPageSize;
@@ -31,10 +31,15 @@ std::byte *alloc_pages(std::uint32_t n) {
     return nullptr;
   madvise(p, len, MADV_HUGEPAGE);
   // Touch every page: populates the mapping (with huge pages when granted).
-  for (std::size_t off = 0; off < len; off += kPageSize)
-    static_cast<volatile char *>(p)[off] = 0;
+  if (populate)
+    for (std::size_t off = 0; off < len; off += kPageSize)
+      static_cast<volatile char *>(p)[off] = 0;
   return static_cast<std::byte *>(p);
 }
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14
+#endif
 
 void free_pages(std::byte *p, std::uint32_t n) {
   if (p != nullptr)
@@ -342,14 +347,37 @@ std::optional<baseline_cache::view> baseline_cache::lookup(page_key key) const {
 
 // --- mirror -----------------------------------------------------------------
 
-baseline_mirror::~baseline_mirror() { free_pages(pages_, nslots_); }
+baseline_mirror::~baseline_mirror() {
+  stop_populate();
+  free_pages(pages_, nslots_);
+}
+
+void baseline_mirror::stop_populate() {
+  if (populate_.joinable()) {
+    stop_.store(true, std::memory_order_relaxed);
+    populate_.join();
+  }
+  stop_.store(false, std::memory_order_relaxed);
+}
 
 bool baseline_mirror::reset(std::uint32_t slot_count, std::uint32_t max_slots) {
   if (slot_count > max_slots)
     return false;
   if (slot_count != nslots_) {
+    stop_populate();
     free_pages(pages_, nslots_);
-    pages_ = alloc_pages(slot_count);
+    pages_ = alloc_pages(slot_count, !background_);
+    if (background_ && pages_ != nullptr) {
+      // Page tables only, 64 MiB at a time: the bytes are never written, so
+      // slots the decoder fills meanwhile are safe. Where the kernel lacks
+      // MADV_POPULATE_WRITE, pages simply fault in on first fill.
+      populate_ = std::thread([this, p = pages_, len = std::size_t(slot_count) * kPageSize] {
+        constexpr std::size_t kStep = 64u << 20;
+        for (std::size_t off = 0; off < len && !stop_.load(std::memory_order_relaxed); off += kStep)
+          if (madvise(p + off, std::min(kStep, len - off), MADV_POPULATE_WRITE) != 0)
+            break;
+      });
+    }
     if (slot_count != 0 && pages_ == nullptr) {
       nslots_ = 0;
       gens_.reset();

@@ -36,6 +36,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <optional>
 
 #include "baseline/grace.h"
@@ -149,8 +150,13 @@ public:
   baseline_mirror(const baseline_mirror &) = delete;
   baseline_mirror &operator=(const baseline_mirror &) = delete;
 
-  // (Re)size to slot_count slots; refuses more than max_slots.
+  // (Re)size to slot_count slots; refuses more than max_slots. New slot
+  // memory is populated before reset() returns, or, with
+  // populate_in_background(true), by a helper thread while the mirror is
+  // already in use (MADV_POPULATE_WRITE: page tables only, never the bytes),
+  // so a receiver's lcore does not stall on a large mirror.
   bool reset(std::uint32_t slot_count, std::uint32_t max_slots);
+  void populate_in_background(bool on) { background_ = on; }
   std::uint32_t slot_count() const { return nslots_; }
   // Content of slot if its generation is gen, else nullptr.
   const std::byte *get(std::uint32_t slot, std::uint32_t gen) const;
@@ -163,10 +169,14 @@ public:
   void forget(std::uint32_t slot);
 
 private:
+  void stop_populate();
   std::uint32_t nslots_ = 0;
   std::byte *pages_ = nullptr;
   std::unique_ptr<std::uint32_t[]> gens_;
   std::unique_ptr<bool[]> empty_;  // no valid content (fill_lost, forget)
+  bool background_ = false;
+  std::thread populate_;
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace hde

@@ -33,7 +33,9 @@ struct decoder::impl {
 
   impl(const decoder_config &c, page_sink &s)
       : cfg(c), sink(s), reasm(std::make_unique<std::byte[]>(kMaxRecordSize)),
-        batch(std::make_unique<std::byte[]>(kMaxRecordSize)) {}
+        batch(std::make_unique<std::byte[]>(kMaxRecordSize)) {
+    mirror.populate_in_background(c.populate_in_background);
+  }
 
   error fail(error e) {
     ++st.errors[static_cast<std::size_t>(e)];

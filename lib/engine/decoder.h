@@ -42,6 +42,10 @@ public:
 struct decoder_config {
   std::uint32_t max_slots = (1u << 20);  // refuse an INIT asking for more (4 GiB)
   bool check_sequence = true;            // require seq = previous + 1
+  // Populate a new mirror from a helper thread while decoding goes on
+  // (baseline_mirror::populate_in_background): for a receiver's lcore,
+  // which must not stall for seconds on a large INIT.
+  bool populate_in_background = false;
 };
 
 class decoder {

@@ -149,6 +149,40 @@ TEST(Baseline, MirrorFollowsGenerations) {
   EXPECT_EQ(m.get(kSlots, 1), nullptr);
 }
 
+// A receiver's mirror populated by a helper thread while slots are filled:
+// the helper touches page tables only, so every filled slot keeps its bytes,
+// and resizing or destroying the mirror mid-populate stops the helper.
+TEST(Baseline, MirrorPopulatedInTheBackgroundKeepsFilledSlots) {
+  constexpr std::uint32_t kSlots = 65536;  // 256 MiB: populating takes a while
+  std::mt19937_64 rng(29);
+  for (int round = 0; round < 3; ++round) {
+    baseline_mirror m;
+    m.populate_in_background(true);
+    ASSERT_TRUE(m.reset(kSlots, kSlots));
+    std::vector<std::pair<std::uint32_t, std::vector<std::byte>>> filled;
+    for (int i = 0; i < 2000; ++i) {
+      const auto slot = static_cast<std::uint32_t>(rng() % kSlots);
+      auto p = page_of(rng);
+      ASSERT_TRUE(m.fill(slot, p.bytes.data()));
+      filled.emplace_back(slot, p.bytes);
+    }
+    // The last fill of each slot is what it holds.
+    std::map<std::uint32_t, std::size_t> last;
+    for (std::size_t i = 0; i < filled.size(); ++i)
+      last[filled[i].first] = i;
+    std::map<std::uint32_t, std::uint32_t> gen;
+    for (const auto &f : filled)
+      ++gen[f.first];
+    for (const auto &[slot, i] : last) {
+      const std::byte *got = m.get(slot, gen[slot]);
+      ASSERT_NE(got, nullptr);
+      EXPECT_EQ(std::memcmp(got, filled[i].second.data(), kPageSize), 0) << "slot " << slot;
+    }
+    if (round == 1)
+      ASSERT_TRUE(m.reset(kSlots / 2, kSlots));  // resize while (maybe) populating
+  }
+}
+
 // With readers (a grace domain), a new version goes into a fresh slot and the
 // old one keeps its bytes until its grace period is over.
 TEST(BaselineRcu, RetiredSlotKeepsItsBytesUntilTheGracePeriodEnds) {
