@@ -6,6 +6,8 @@
 #      namespaces, 1 and 2 workers;
 #   3. the same while bad frames are injected on the wire (wrong peer, wrong
 #      UDP port, bad CRC, unknown version): each kind counted and dropped;
+#      a destination started after the source; a source killed mid-migration
+#      and started again;
 #   4. two processes over net_memif (shared memory, no root needed), the
 #      destination as memif server, 1 and 2 workers, 1 and 2 decoders, and
 #      with loss, duplication and reordering on both sides (--impair).
@@ -242,6 +244,52 @@ else
   run_pair "af_packet over veth, 1 worker" 1 0
   run_pair "af_packet over veth, 2 workers, 2 decoders" 2 0 2
   run_pair "af_packet over veth with bad frames injected" 1 1
+
+  # The destination comes up after the source: the INIT is resent until it
+  # is acknowledged.
+  out=$T/late
+  ip netns exec "$NS_A" timeout 300 "$GW" $EAL --file-prefix "hdet$$s" --vdev="net_af_packet0,iface=va$$" -- \
+    --role source --trace "$TRACE" --timeout 60 --quiet >"$T/src.log" 2>&1 &
+  spid=$!
+  sleep 2
+  ip netns exec "$NS_B" timeout 300 "$GW" $EAL --file-prefix "hdet$$d" --vdev="net_af_packet0,iface=vb$$" -- \
+    --role dest --sink "$out" --exit-on-complete --timeout 60 >"$T/dst.log" 2>&1
+  dst_rc=$?
+  wait "$spid"
+  src_rc=$?
+  if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$WANT" ]; then
+    ok "destination started 2 s after the source: both exit 0, image sha256 matches"
+  else
+    bad "late destination (source rc $src_rc, dest rc $dst_rc)"; tail -n 15 "$T/src.log" "$T/dst.log"
+  fi
+  rm -rf "$out"
+
+  # The source dies mid-migration (SIGKILL) and is started again: the
+  # destination drops the old stream at the new epoch, starts over, and the
+  # image still matches. The first source is paced so it is still sending.
+  out=$T/restart
+  ip netns exec "$NS_B" timeout 300 "$GW" $EAL --file-prefix "hdet$$d" --vdev="net_af_packet0,iface=vb$$" -- \
+    --role dest --sink "$out" --exit-on-complete --timeout 60 >"$T/dst.log" 2>&1 &
+  dpid=$!
+  sleep 1
+  ip netns exec "$NS_A" timeout 300 "$GW" $EAL --file-prefix "hdet$$s1" --vdev="net_af_packet0,iface=va$$" -- \
+    --role source --trace "$TRACE" --link-rate 100m --timeout 60 --quiet >"$T/src1.log" 2>&1 &
+  spid=$!
+  sleep 3
+  kill -9 "$spid" 2>/dev/null
+  wait "$spid" 2>/dev/null
+  rm -rf "/var/run/dpdk/hdet$$s1"
+  ip netns exec "$NS_A" timeout 300 "$GW" $EAL --file-prefix "hdet$$s" --vdev="net_af_packet0,iface=va$$" -- \
+    --role source --trace "$TRACE" --timeout 60 --quiet >"$T/src.log" 2>&1
+  src_rc=$?
+  wait "$dpid"
+  dst_rc=$?
+  if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$WANT" ]; then
+    ok "source killed mid-migration and restarted: destination starts over, image sha256 matches"
+  else
+    bad "source restart (source rc $src_rc, dest rc $dst_rc)"; tail -n 15 "$T/src.log" "$T/dst.log"
+  fi
+  rm -rf "$out"
 fi
 
 # 4. Two processes over net_memif: the destination is the memif server and
