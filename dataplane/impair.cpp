@@ -24,7 +24,7 @@ bool parse_impair(const std::string &s, impair_spec &out, std::string &err) {
     const char *v = item.c_str() + eq + 1;
     char *e = nullptr;
     const double d = std::strtod(v, &e);
-    if (e == v || *e != '\0' || d < 0) {
+    if (e == v || *e != '\0' || !(d >= 0) || d > 9007199254740992.0) {  // also NaN, inf
       err = "--impair: bad number in '" + item + "'";
       return false;
     }

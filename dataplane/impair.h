@@ -49,19 +49,24 @@ public:
       return;
     }
     if (held_ == nullptr && chance(spec_.reorder)) {
-      ++st_.reordered;
       held_ = m;
       return;
     }
-    emit(m);
-    if (chance(spec_.dup)) {
+    // The duplicate's reference is taken before m leaves: once emitted it
+    // may belong to another lcore.
+    const bool dup = chance(spec_.dup);
+    if (dup) {
       ++st_.duplicated;
       rte_mbuf_refcnt_update(m, 1);
-      emit(m);
     }
+    emit(m);
+    if (dup)
+      emit(m);
+    if (held_ != nullptr)
+      ++st_.reordered;  // it goes out after a frame sent later
     release(emit);
   }
-  // Send what is held back (end of a TX batch).
+  // Send what is held back (end of a TX batch; not counted as reordered).
   template <typename Emit> void release(Emit &&emit) {
     if (held_ != nullptr) {
       rte_mbuf *h = held_;

@@ -498,10 +498,10 @@ int main(int argc, char **argv) {
     const dest_stats d = drx->stats();
     const auto dec = drx->decoded();
     std::printf("  dest: %llu frames, %llu data, %llu decoded, %llu duplicates, %llu beyond window, "
-                "%llu acks, %llu decode errors\n",
+                "%llu acks, %llu decode errors, %llu source restarts\n",
                 (unsigned long long)d.frames, (unsigned long long)d.data_frames, (unsigned long long)d.decoded,
                 (unsigned long long)d.duplicates, (unsigned long long)d.too_far, (unsigned long long)d.acks_sent,
-                (unsigned long long)d.decode_errors);
+                (unsigned long long)d.decode_errors, (unsigned long long)d.new_epoch);
     std::printf("  dest pages: zero %llu, ref %llu, delta %llu, page %llu\n",
                 (unsigned long long)dec.rung_pages[0], (unsigned long long)dec.rung_pages[1],
                 (unsigned long long)dec.rung_pages[2], (unsigned long long)dec.rung_pages[3]);

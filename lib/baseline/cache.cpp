@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <sched.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 namespace hde {
 
@@ -353,11 +355,32 @@ baseline_mirror::~baseline_mirror() {
 }
 
 void baseline_mirror::stop_populate() {
-  if (populate_.joinable()) {
+  if (populating_) {
     stop_.store(true, std::memory_order_relaxed);
-    populate_.join();
+    pthread_join(populate_, nullptr);
+    populating_ = false;
   }
   stop_.store(false, std::memory_order_relaxed);
+}
+
+// The populate helper: page tables only, 64 MiB at a time, so slots the
+// decoder fills meanwhile are safe. It may run on any online CPU: a thread
+// made on a DPDK lcore inherits that lcore's single-CPU affinity, and would
+// otherwise take its time from the very lcore it is meant to spare.
+void *baseline_mirror::populate_main(void *arg) {
+  auto *m = static_cast<baseline_mirror *>(arg);
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  for (long c = 0; c < n && c < CPU_SETSIZE; ++c)
+    CPU_SET(static_cast<int>(c), &all);
+  pthread_setaffinity_np(pthread_self(), sizeof all, &all);
+  const std::size_t len = std::size_t(m->populate_slots_) * kPageSize;
+  constexpr std::size_t kStep = 64u << 20;
+  for (std::size_t off = 0; off < len && !m->stop_.load(std::memory_order_relaxed); off += kStep)
+    if (madvise(m->populate_pages_ + off, std::min(kStep, len - off), MADV_POPULATE_WRITE) != 0)
+      break;  // an older kernel: pages fault in on first fill
+  return nullptr;
 }
 
 bool baseline_mirror::reset(std::uint32_t slot_count, std::uint32_t max_slots) {
@@ -368,15 +391,12 @@ bool baseline_mirror::reset(std::uint32_t slot_count, std::uint32_t max_slots) {
     free_pages(pages_, nslots_);
     pages_ = alloc_pages(slot_count, !background_);
     if (background_ && pages_ != nullptr) {
-      // Page tables only, 64 MiB at a time: the bytes are never written, so
-      // slots the decoder fills meanwhile are safe. Where the kernel lacks
-      // MADV_POPULATE_WRITE, pages simply fault in on first fill.
-      populate_ = std::thread([this, p = pages_, len = std::size_t(slot_count) * kPageSize] {
-        constexpr std::size_t kStep = 64u << 20;
-        for (std::size_t off = 0; off < len && !stop_.load(std::memory_order_relaxed); off += kStep)
-          if (madvise(p + off, std::min(kStep, len - off), MADV_POPULATE_WRITE) != 0)
-            break;
-      });
+      populate_pages_ = pages_;
+      populate_slots_ = slot_count;
+      populating_ = pthread_create(&populate_, nullptr, populate_main, this) == 0;
+      if (!populating_)  // no thread: populate now
+        for (std::size_t off = 0; off < std::size_t(slot_count) * kPageSize; off += kPageSize)
+          reinterpret_cast<volatile char *>(pages_)[off] = 0;
     }
     if (slot_count != 0 && pages_ == nullptr) {
       nslots_ = 0;

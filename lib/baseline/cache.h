@@ -36,7 +36,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <thread>
+#include <pthread.h>
 #include <optional>
 
 #include "baseline/grace.h"
@@ -170,12 +170,16 @@ public:
 
 private:
   void stop_populate();
+  static void *populate_main(void *arg);
   std::uint32_t nslots_ = 0;
   std::byte *pages_ = nullptr;
   std::unique_ptr<std::uint32_t[]> gens_;
   std::unique_ptr<bool[]> empty_;  // no valid content (fill_lost, forget)
   bool background_ = false;
-  std::thread populate_;
+  pthread_t populate_{};
+  bool populating_ = false;
+  std::byte *populate_pages_ = nullptr;
+  std::uint32_t populate_slots_ = 0;
   std::atomic<bool> stop_{false};
 };
 

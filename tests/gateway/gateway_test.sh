@@ -266,17 +266,19 @@ else
 
   # The source dies mid-migration (SIGKILL) and is started again: the
   # destination drops the old stream at the new epoch, starts over, and the
-  # image still matches. The first source is paced so it is still sending.
+  # image still matches. The first source is paced (20 Mbit/s) and killed
+  # once it reports progress, so it dies while sending; `timeout` leads its
+  # own process group, which is what is killed.
   out=$T/restart
   ip netns exec "$NS_B" timeout 300 "$GW" $EAL --file-prefix "hdet$$d" --vdev="net_af_packet0,iface=vb$$" -- \
     --role dest --sink "$out" --exit-on-complete --timeout 60 >"$T/dst.log" 2>&1 &
   dpid=$!
   sleep 1
   ip netns exec "$NS_A" timeout 300 "$GW" $EAL --file-prefix "hdet$$s1" --vdev="net_af_packet0,iface=va$$" -- \
-    --role source --trace "$TRACE" --link-rate 100m --timeout 60 --quiet >"$T/src1.log" 2>&1 &
+    --role source --trace "$TRACE" --link-rate 20m --timeout 60 >"$T/src1.log" 2>&1 &
   spid=$!
-  sleep 3
-  kill -9 "$spid" 2>/dev/null
+  for _ in $(seq 300); do grep -q "s: source round" "$T/src1.log" && break; sleep 0.1; done
+  kill -KILL -- -"$spid" 2>/dev/null || kill -KILL "$spid"
   wait "$spid" 2>/dev/null
   rm -rf "/var/run/dpdk/hdet$$s1"
   ip netns exec "$NS_A" timeout 300 "$GW" $EAL --file-prefix "hdet$$s" --vdev="net_af_packet0,iface=va$$" -- \
@@ -284,8 +286,9 @@ else
   src_rc=$?
   wait "$dpid"
   dst_rc=$?
-  if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$WANT" ]; then
-    ok "source killed mid-migration and restarted: destination starts over, image sha256 matches"
+  if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$WANT" ] \
+     && grep -q " [1-9][0-9]* source restarts" "$T/dst.log"; then
+    ok "source killed mid-migration and restarted: destination starts over ($(grep -o '[0-9]* source restarts' "$T/dst.log")), image sha256 matches"
   else
     bad "source restart (source rc $src_rc, dest rc $dst_rc)"; tail -n 15 "$T/src.log" "$T/dst.log"
   fi

@@ -178,8 +178,9 @@ TEST(Baseline, MirrorPopulatedInTheBackgroundKeepsFilledSlots) {
       ASSERT_NE(got, nullptr);
       EXPECT_EQ(std::memcmp(got, filled[i].second.data(), kPageSize), 0) << "slot " << slot;
     }
-    if (round == 1)
+    if (round == 1) {
       ASSERT_TRUE(m.reset(kSlots / 2, kSlots));  // resize while (maybe) populating
+    }
   }
 }
 

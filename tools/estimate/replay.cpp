@@ -216,7 +216,13 @@ bool replay(const options &opt, run_result &out, std::string &err) {
     // encoder flushes (one short frame and batch per segment); a round of up
     // to kSegment pages runs exactly as one pass.
     constexpr std::size_t kSegment = 65536, kBurst = 32;
-    frames.reserve(std::min(burst.size(), kSegment) * kPageSize * 9 / 8);
+    {
+      // Worst case: every page raw, split over frames that each carry at
+      // least `room` bytes of it (headers of frame, record and fragment off).
+      const std::size_t room = cfg.max_frame - wire::kFrameHeaderSize - 2 * wire::kRecordHeaderSize - 8;
+      const std::size_t bytes = std::min(burst.size(), kSegment) * (kPageSize + 64);
+      frames.reserve((bytes / room + 64) * cfg.max_frame);
+    }
     auto decode_frames = [&]() -> bool {
       const double d0 = cpu_now();
       for (bytes_view f : frames.frames()) {
@@ -229,9 +235,9 @@ bool replay(const options &opt, run_result &out, std::string &err) {
       frames.clear();
       return true;
     };
-    evict_caches();
     for (std::size_t seg = 0; seg < burst.size() || seg == 0; seg += kSegment) {
       const std::size_t end = std::min(burst.size(), seg + kSegment);
+      evict_caches();  // each segment starts cold, as the round does
       const double t0 = cpu_now();
       for (std::size_t i = seg; i < end; i += kBurst)
         enc->encode(burst.data() + i, std::min(kBurst, end - i));
