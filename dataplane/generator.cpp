@@ -7,30 +7,12 @@
 #include <random>
 
 #include "common/page.h"
+#include "kv_spec.h"
 
 namespace hde::dp {
 
 bool parse_gen_spec(const std::string &s, gen_spec &g, std::string &err) {
-  std::size_t pos = 0;
-  while (pos < s.size()) {
-    std::size_t end = s.find(',', pos);
-    if (end == std::string::npos)
-      end = s.size();
-    const std::string item = s.substr(pos, end - pos);
-    pos = end + 1;
-    const std::size_t eq = item.find('=');
-    if (eq == std::string::npos) {
-      err = "--gen: '" + item + "' is not key=value";
-      return false;
-    }
-    const std::string k = item.substr(0, eq);
-    const char *v = item.c_str() + eq + 1;
-    char *e = nullptr;
-    const double d = std::strtod(v, &e);
-    if (e == v || *e != '\0') {
-      err = "--gen: bad number in '" + item + "'";
-      return false;
-    }
+  const bool ok = for_each_kv(s, "--gen", err, [&](const std::string &k, double d) {
     auto frac = [&](double &out) {
       if (d < 0 || d > 1) {
         err = "--gen: " + k + " must be within 0..1";
@@ -52,24 +34,27 @@ bool parse_gen_spec(const std::string &s, gen_spec &g, std::string &err) {
       }
       g.rounds = static_cast<std::uint32_t>(d);
     } else if (k == "dirty") {
-      if (!frac(g.dirty))
-        return false;
+      return frac(g.dirty);
     } else if (k == "zero") {
-      if (!frac(g.zero))
-        return false;
+      return frac(g.zero);
     } else if (k == "dup") {
-      if (!frac(g.dup))
-        return false;
+      return frac(g.dup);
     } else if (k == "entropy") {
-      if (!frac(g.entropy))
-        return false;
+      return frac(g.entropy);
     } else if (k == "seed") {
+      if (d < 0 || d > 9007199254740992.0) {
+        err = "--gen: seed must be within 0..2^53";
+        return false;
+      }
       g.seed = static_cast<std::uint64_t>(d);
     } else {
       err = "--gen: unknown key '" + k + "' (mib, rounds, dirty, zero, dup, entropy, seed)";
       return false;
     }
-  }
+    return true;
+  });
+  if (!ok)
+    return false;
   if (g.zero + g.dup > 1) {
     err = "--gen: zero + dup must not exceed 1";
     return false;

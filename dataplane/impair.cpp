@@ -2,35 +2,24 @@
 #include "impair.h"
 
 #include <cstdio>
-#include <cstdlib>
+#include "kv_spec.h"
 
 namespace hde::dp {
 
 bool parse_impair(const std::string &s, impair_spec &out, std::string &err) {
   impair_spec r;
-  std::size_t pos = 0;
-  while (pos < s.size()) {
-    std::size_t end = s.find(',', pos);
-    if (end == std::string::npos)
-      end = s.size();
-    const std::string item = s.substr(pos, end - pos);
-    pos = end + 1;
-    const std::size_t eq = item.find('=');
-    if (eq == std::string::npos) {
-      err = "--impair: '" + item + "' is not key=value (loss, dup, reorder, seed)";
-      return false;
-    }
-    const std::string k = item.substr(0, eq);
-    const char *v = item.c_str() + eq + 1;
-    char *e = nullptr;
-    const double d = std::strtod(v, &e);
-    if (e == v || *e != '\0' || !(d >= 0) || d > 9007199254740992.0) {  // also NaN, inf
-      err = "--impair: bad number in '" + item + "'";
+  const bool ok = for_each_kv(s, "--impair", err, [&](const std::string &k, double d) {
+    if (d < 0) {
+      err = "--impair: " + k + " must not be negative";
       return false;
     }
     if (k == "seed") {
+      if (d > 9007199254740992.0) {
+        err = "--impair: seed must be within 0..2^53";
+        return false;
+      }
       r.seed = static_cast<std::uint64_t>(d);
-      continue;
+      return true;
     }
     if (d > 0.5) {
       err = "--impair: " + k + " must be within 0..0.5";
@@ -46,9 +35,11 @@ bool parse_impair(const std::string &s, impair_spec &out, std::string &err) {
       err = "--impair: unknown key '" + k + "' (loss, dup, reorder, seed)";
       return false;
     }
-  }
-  out = r;
-  return true;
+    return true;
+  });
+  if (ok)
+    out = r;
+  return ok;
 }
 
 std::string to_string(const impair_spec &s) {

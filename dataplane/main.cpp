@@ -238,10 +238,8 @@ int main(int argc, char **argv) {
       std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
       return 1;
     }
-    if (o.cache_auto) {  // the guest's RAM (at most 4 GiB) shared by the streams, at least 256 MiB each
-      const std::uint64_t mib = std::min<std::uint64_t>((feed.ram_bytes() + (1u << 20) - 1) >> 20, 4096);
-      o.cache_mb = static_cast<std::size_t>(std::max<std::uint64_t>((mib + nstreams - 1) / nstreams, 256));
-    }
+    if (o.cache_auto)
+      o.cache_mb = default_cache_mb(feed.ram_bytes(), nstreams);
     if (!o.quiet)
       std::printf("hde-gateway: baseline cache %zu MiB per stream%s\n", o.cache_mb,
                   o.cache_auto ? " (sized to the guest)" : "");

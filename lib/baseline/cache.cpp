@@ -9,6 +9,12 @@
 
 namespace hde {
 
+std::size_t default_cache_mb(std::uint64_t guest_bytes, unsigned streams) {
+  const std::uint64_t mib = std::min<std::uint64_t>((guest_bytes + (1u << 20) - 1) >> 20, 4096);
+  const std::uint64_t n = streams == 0 ? 1 : streams;
+  return static_cast<std::size_t>(std::max<std::uint64_t>((mib + n - 1) / n, 256));
+}
+
 namespace {
 constexpr std::uint32_t npos = 0xFFFFFFFFu;
 

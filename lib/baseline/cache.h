@@ -45,6 +45,12 @@
 
 namespace hde {
 
+// The default cache size per stream, MiB, when the operator gives none: the
+// guest's RAM (at most 4 GiB, the receiver's mirror limit) shared by the
+// streams, at least 256 MiB each, so that every page of a guest up to
+// 4 GiB can keep a baseline, as the XBZRLE reference's unbounded cache does.
+std::size_t default_cache_mb(std::uint64_t guest_bytes, unsigned streams);
+
 struct slot_ref {
   std::uint32_t slot = 0;
   std::uint32_t gen = 0;

@@ -149,6 +149,19 @@ TEST(Baseline, MirrorFollowsGenerations) {
   EXPECT_EQ(m.get(kSlots, 1), nullptr);
 }
 
+// The default cache follows the guest: its RAM (at most 4 GiB) over the
+// streams, at least 256 MiB each.
+TEST(Baseline, DefaultCacheSizeFollowsTheGuest) {
+  constexpr std::uint64_t MiB = 1u << 20;
+  EXPECT_EQ(default_cache_mb(128 * MiB, 1), 256u);
+  EXPECT_EQ(default_cache_mb(1024 * MiB, 1), 1024u);
+  EXPECT_EQ(default_cache_mb(1024 * MiB + 1, 1), 1025u);
+  EXPECT_EQ(default_cache_mb(16384 * MiB, 1), 4096u);
+  EXPECT_EQ(default_cache_mb(1024 * MiB, 2), 512u);
+  EXPECT_EQ(default_cache_mb(16384 * MiB, 32), 256u);
+  EXPECT_EQ(default_cache_mb(0, 0), 256u);
+}
+
 // A receiver's mirror populated by a helper thread while slots are filled:
 // the helper touches page tables only, so every filled slot keeps its bytes,
 // and resizing or destroying the mirror mid-populate stops the helper.

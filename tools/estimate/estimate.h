@@ -17,9 +17,7 @@ struct options {
   mode m = mode::datacenter;
   std::string codec;  // empty: the mode's default
   std::size_t cache_mb = 256;
-  // No --cache-mb: size the cache to the guest (every page can keep a
-  // baseline, as the reference's unbounded XBZRLE cache does), between
-  // kAutoCacheMinMb and kAutoCacheMaxMb (the receiver's mirror limit).
+  // No --cache-mb: size the cache to the guest (default_cache_mb).
   bool cache_auto = true;
   std::size_t mtu = 1500;
   double link_mbps = 1000;  // hybrid mode: link rate the selector optimises for
@@ -28,9 +26,6 @@ struct options {
   bool progress = true;
   std::vector<std::string> inputs;
 };
-
-inline constexpr std::size_t kAutoCacheMinMb = 256, kAutoCacheMaxMb = 4096;
-std::size_t auto_cache_mb(std::uint64_t ram_bytes);
 
 struct round_result {
   std::uint32_t index = 0;

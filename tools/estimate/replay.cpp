@@ -120,11 +120,6 @@ private:
 
 }  // namespace
 
-std::size_t auto_cache_mb(std::uint64_t ram_bytes) {
-  const std::uint64_t mib = (ram_bytes + (1u << 20) - 1) >> 20;
-  return static_cast<std::size_t>(std::clamp<std::uint64_t>(mib, kAutoCacheMinMb, kAutoCacheMaxMb));
-}
-
 bool walk_rounds(const options &opt, round_fn fn, std::uint64_t &ram_bytes, std::string &err) {
   auto tr = trace_reader::open(opt.inputs, err);
   if (!tr)
@@ -184,7 +179,7 @@ bool replay(const options &opt, run_result &out, std::string &err) {
                       const std::string &sha) {
     if (!enc) {  // set-up (cache and mirror allocation) is not part of encode time
       if (opt.cache_auto) {
-        out.opt.cache_mb = auto_cache_mb(ram);
+        out.opt.cache_mb = default_cache_mb(ram, 1);
         cfg.cache_bytes = out.opt.cache_mb << 20;
         out.cfg = cfg;
       }
