@@ -91,6 +91,8 @@ struct dest_decoder::stream : page_sink {
   recv_window<rte_mbuf *> win;
   std::uint32_t unacked = 0;  // frames since the last ack
   bool ack_due = false;       // a duplicate or gap: ack at once
+  std::uint32_t dup_count = 0;     // duplicate DATA frames (reported in ACKs: DSACK)
+  std::uint64_t last_dup_seq = 0;
   std::uint64_t first_unacked_tsc = 0;
   bool done = false;
   // (vm, gfn) -> when last asked for (0: not yet). The failure path only:
@@ -172,8 +174,10 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     break;
   case recv_window<rte_mbuf *>::verdict::duplicate:
     ++st_.duplicates;
-    s.ack_due = true;  // our ack was probably lost
+    ++s.dup_count;  // the source learns whether it resent this frame needlessly
+    s.last_dup_seq = h.seq;
     rte_pktmbuf_free(m);
+    send_ack(s);  // now: each duplicate is reported by its own ACK (DSACK)
     return;
   case recv_window<rte_mbuf *>::verdict::too_far:
     ++st_.too_far;
@@ -229,16 +233,19 @@ void dest_decoder::send_ack(stream &s) {
     ++st_.ack_alloc_fail;
     return;
   }
-  const sack_info a = s.win.sack();
+  ack_info a;
+  s.win.fill_ack(a);
+  a.dup_count = s.dup_count;
+  a.last_dup_seq = s.last_dup_seq;
   auto *p = rte_pktmbuf_mtod_offset(m, std::byte *, kL2L4);
+  const std::size_t plen = write_ack_payload(a, p + wire::kFrameHeaderSize);
   wire::frame_header h = reply_header(wire::frame_type::ack, s.id, s.epoch);
-  h.payload_len = sizeof a.sack;
+  h.payload_len = static_cast<std::uint16_t>(plen);
   h.seq = a.cum;
   // Pages still missing on this stream: the source is not done until 0.
   h.ack = static_cast<std::uint32_t>(std::min<std::size_t>(s.missing.size(), 0xFFFFFFFFu));
   std::memcpy(p, &h, sizeof h);
-  std::memcpy(p + wire::kFrameHeaderSize, a.sack, sizeof a.sack);
-  const std::size_t len = wire::kFrameHeaderSize + sizeof a.sack;
+  const std::size_t len = wire::kFrameHeaderSize + plen;
   wire::seal_frame({p, len});
   if (!reply(m, len))
     return;  // retried at the next poll: the stream stays due

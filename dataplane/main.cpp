@@ -465,12 +465,22 @@ int main(int argc, char **argv) {
       const auto &e = w->enc_stats();
       const auto &s = w->stats();
       std::printf("  stream %u: %llu pages (zero %llu, ref %llu, delta %llu, page %llu), %llu frames "
-                  "%.2f MB, retransmits %llu, acks %llu, tx-full %llu, loss events %llu, cwnd %.0f, srtt %.0f us\n",
+                  "%.2f MB, acks %llu, tx-full %llu\n",
                   w->id(), (unsigned long long)e.pages_in, (unsigned long long)e.rung_pages[0],
                   (unsigned long long)e.rung_pages[1], (unsigned long long)e.rung_pages[2],
                   (unsigned long long)e.rung_pages[3], (unsigned long long)s.frames_sent,
-                  e.frame_bytes / 1e6, (unsigned long long)s.retransmits, (unsigned long long)s.acks,
-                  (unsigned long long)s.tx_full, (unsigned long long)s.loss_events, w->cwnd(), w->srtt_us());
+                  e.frame_bytes / 1e6, (unsigned long long)s.acks, (unsigned long long)s.tx_full);
+      const double tx = double(s.frames_sent + s.retransmits);
+      std::printf("  stream %u transport: retransmits %llu (lost %llu, tail probes %llu, timeouts %llu), "
+                  "spurious %llu (%.3f %% of frames), loss rate %.3f %%, delivery %.1f Mbit/s, bottleneck "
+                  "estimate %.1f Mbit/s, pacing %.1f Mbit/s, RTT min %.0f us smoothed %.0f us, cwnd %llu B, "
+                  "state %s, heavy-loss rounds %llu\n",
+                  w->id(), (unsigned long long)s.retransmits, (unsigned long long)s.lost_frames,
+                  (unsigned long long)s.tlp_probes, (unsigned long long)s.rto_events,
+                  (unsigned long long)s.spurious, tx > 0 ? 100.0 * double(s.spurious) / tx : 0.0,
+                  tx > 0 ? 100.0 * double(s.lost_frames) / tx : 0.0, s.delivery_bps / 1e6, s.btl_bw_bps / 1e6,
+                  s.pacing_bps / 1e6, s.min_rtt_ns / 1e3, s.srtt_ns / 1e3, (unsigned long long)s.cwnd_bytes,
+                  cc_state_name(static_cast<cc_state>(s.cc_state)), (unsigned long long)s.loss_rounds);
     }
     std::uint64_t pages = 0, busy = 0;
     for (auto &w : workers) {

@@ -32,8 +32,9 @@ struct options {
   std::uint32_t src_ip = 0xC6120001;  // 198.18.0.1 (RFC 2544 benchmarking range)
   std::uint32_t dst_ip = 0xC6120002;  // 198.18.0.2
   bool check_peer = true;          // destination: drop frames from other IPs
-  std::uint32_t window = 4096;     // frames in flight per stream (power of two)
-  std::uint32_t rto_us = 5000;     // minimum retransmit timeout (RTT-based above it)
+  std::uint32_t window = 16384;    // frames held per stream (power of two): >= 2 BDP of the link
+  std::uint32_t rto_us = 200000;   // minimum retransmit timeout (RTT-based above it); RACK and
+                                   // tail-loss probes repair loss long before it
   std::uint32_t idle_sleep_us = 50;  // back-off sleep when idle (0: busy poll)
   std::uint32_t timeout_s = 60;    // give up after this long without progress
   std::size_t max_vm_mb = 16384;   // destination: largest VM image

@@ -14,6 +14,9 @@ namespace hde::dp {
 namespace {
 
 constexpr unsigned kBurst = 32;
+// Bytes a frame takes on an Ethernet link beyond its own: preamble and start
+// delimiter (8), FCS (4), inter-frame gap (12). Pacing counts them.
+constexpr std::uint32_t kWireExtra = 24;
 
 }  // namespace
 
@@ -37,8 +40,13 @@ rte_ring *make_ring(const char *kind, std::uint16_t id, unsigned size) {
 
 worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint16_t txq,
                rte_mempool *pool, const endpoint_pair &ep, std::uint32_t epoch, live_config_store *live)
-    : id_(id), port_(port), txq_(txq), pool_(pool), ep_(ep), win_(o.window), live_(live),
-      nstreams_(o.workers) {
+    : id_(id), port_(port), txq_(txq), pool_(pool), ep_(ep),
+      snd_(sender<rte_mbuf *>::config{
+          o.window, static_cast<double>(rte_get_tsc_hz()),
+          static_cast<std::uint32_t>(wire::frame_size_for_mtu(o.mtu) + kL2L4 + kWireExtra),
+          static_cast<std::uint64_t>(static_cast<double>(rte_get_tsc_hz()) * o.rto_us / 1e6),
+          static_cast<double>(o.link_rate_bps) / o.workers}),
+      ns_per_tsc_(1e9 / static_cast<double>(rte_get_tsc_hz())), live_(live), nstreams_(o.workers) {
   impair_.configure(o.impair, id);
   in_ = make_ring("in", id, 4096);
   acks_ = make_ring("ack", id, 1024);
@@ -60,11 +68,6 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
   if (reserve_ * 2 > o.window)
     rte_exit(EXIT_FAILURE, "hde-gateway: --window %u too small for MTU %zu (need >= %u)\n", o.window,
              o.mtu, reserve_ * 2);
-  const double hz = static_cast<double>(rte_get_tsc_hz());
-  rto_min_tsc_ = static_cast<std::uint64_t>(hz * o.rto_us / 1e6);
-  rto_tsc_ = 4 * rto_min_tsc_;  // until the first RTT sample
-  ssthresh_ = o.window;
-  tick_tsc_ = static_cast<std::uint64_t>(hz / 1000);  // resend scan every 1 ms
   progress_tsc_ = rte_rdtsc();
   now_ = rte_rdtsc();
   enc_ = std::make_unique<encoder>(c, static_cast<frame_output &>(*this));  // emits the INIT frame
@@ -97,9 +100,7 @@ void worker::apply_config(const live_config &c) {
     enc_->reconfigure(next);
     open_frame_ = false;
   }
-  const double hz = static_cast<double>(rte_get_tsc_hz());
-  rate_bytes_per_tsc_ = c.link_rate_bps == 0 ? 0 : static_cast<double>(c.link_rate_bps) / 8 / nstreams_ / hz;
-  burst_bytes_ = 64 * 1024;
+  snd_.set_ceiling_bps(static_cast<double>(c.link_rate_bps) / nstreams_);
   if (c.cache_bytes != enc_->config().cache_bytes) {  // stalls this worker while it allocates
     if (old_cache_ != nullptr) {  // the previous resize's grace period: wait it out
       rcu_.wait(old_cache_token_);
@@ -135,45 +136,17 @@ bytes_buf worker::acquire() {
 
 void worker::commit(bytes_buf, std::size_t len) {
   write_envelope(cur_, ep_, static_cast<std::uint16_t>(len));
-  win_.push(cur_);  // the window owns it; pump() sends it when cwnd allows
+  snd_.push(cur_, cur_->pkt_len + kWireExtra);  // the sender owns it; pump() sends it when the rate allows
   cur_ = nullptr;
 }
 
-double worker::srtt_us() const { return srtt_ * 1e6 / static_cast<double>(rte_get_tsc_hz()); }
-
-// Send queued frames while the congestion window has room and, when a link
-// rate is set, while this stream's token bucket has the bytes.
+// Send what the sender's pacing rate and in-flight cap allow: frames found
+// lost first, then new ones. The window keeps one reference, TX takes one.
 void worker::pump(std::uint64_t now) {
-  if (rate_bytes_per_tsc_ > 0) {
-    tokens_ = std::min(burst_bytes_, tokens_ + static_cast<double>(now - last_refill_) * rate_bytes_per_tsc_);
-    last_refill_ = now;
-  }
-  while (win_.unsent() != 0 && win_.in_flight() < static_cast<std::uint32_t>(cwnd_)) {
-    if (rate_bytes_per_tsc_ > 0) {
-      const double len = win_.at(win_.sent()).item->pkt_len + 24.0;  // + preamble, FCS, gap
-      if (tokens_ < len)
-        break;
-      tokens_ -= len;
-    }
-    rte_mbuf *m = win_.send_next(now);
-    rte_mbuf_refcnt_update(m, 1);  // one reference for the window, one for TX
+  snd_.pump(now, kTxBuf, [this](rte_mbuf *m, std::uint64_t, bool) {
+    rte_mbuf_refcnt_update(m, 1);
     tx_push(m);
-    ++st_.frames_sent;
-  }
-}
-
-// Frames timed out: multiplicative decrease, at most once per round trip.
-void worker::on_timeout(std::uint32_t resent) {
-  if (resent == 0)
-    return;
-  const std::uint64_t rtt = srtt_ > 0 ? static_cast<std::uint64_t>(srtt_) : rto_tsc_;
-  if (now_ - last_loss_ < rtt)
-    return;
-  last_loss_ = now_;
-  ++st_.loss_events;
-  ssthresh_ = std::max(cwnd_ / 2, 16.0);
-  cwnd_ = ssthresh_;
-  rto_tsc_ = std::min<std::uint64_t>(rto_tsc_ * 2, rte_get_tsc_hz());  // back off
+  });
 }
 
 void worker::tx_push(rte_mbuf *m) {
@@ -207,41 +180,46 @@ void worker::tx_flush() {
 void worker::apply_ack(rte_mbuf *m) {
   const std::byte *p = rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4);
   const auto h = wire::load<wire::frame_header>(p);
-  if (h.epoch != enc_->config().epoch || h.payload_len != sizeof(sack_info::sack)) {
+  ack_info a;
+  if (h.epoch != enc_->config().epoch || !parse_ack_payload(p + wire::kFrameHeaderSize, h.payload_len, h.seq, a)) {
     ++st_.bad_acks;
     return;
   }
-  sack_info a;
-  a.cum = h.seq;
-  std::memcpy(a.sack, p + wire::kFrameHeaderSize, sizeof a.sack);
   ++st_.acks;
   if (a.cum >= peer_missing_seq_) {  // the newest ack says how many pages are missing
     peer_missing_seq_ = a.cum;
     peer_missing_.store(h.ack, std::memory_order_relaxed);
   }
-  std::uint64_t sample = 0;
-  std::uint32_t n = win_.ack(a, [&](auto &slot) {
-    if (slot.retransmits == 0 && now_ > slot.sent_tsc)  // Karn: clean samples only
-      sample = now_ - slot.sent_tsc;
-    rte_pktmbuf_free(slot.item);
-  });
-  if (n == 0)
-    return;
-  st_.frames_acked += n;
-  progress_tsc_.store(now_, std::memory_order_relaxed);
-  if (sample != 0) {
-    const double r = static_cast<double>(sample);
-    if (srtt_ == 0) {
-      srtt_ = r;
-      rttvar_ = r / 2;
-    } else {
-      rttvar_ = 0.75 * rttvar_ + 0.25 * std::abs(srtt_ - r);
-      srtt_ = 0.875 * srtt_ + 0.125 * r;
-    }
-    rto_tsc_ = std::max(rto_min_tsc_, static_cast<std::uint64_t>(srtt_ + 4 * rttvar_));
-  }
-  const double cap = static_cast<double>(win_.free_slots() + win_.held());
-  cwnd_ = std::min(cap, cwnd_ < ssthresh_ ? cwnd_ + n : cwnd_ + n / cwnd_);
+  if (snd_.on_ack(now_, a, [](rte_mbuf *f) { rte_pktmbuf_free(f); }) != 0)
+    progress_tsc_.store(now_, std::memory_order_relaxed);
+}
+
+// Counters and gauges for the control thread (relaxed: it reads them while
+// the worker runs).
+void worker::publish_stats() {
+  const sender_stats &t = snd_.stats();
+  const rate_model &r = snd_.model();
+  const double hz = 1e9 / ns_per_tsc_;
+  st_.frames_sent = t.frames_sent;
+  st_.retransmits = t.retransmits;
+  st_.bytes_sent = t.bytes_sent;
+  st_.frames_acked = t.frames_acked;
+  st_.lost_frames = t.lost_frames;
+  st_.tlp_probes = t.tlp_probes;
+  st_.rto_events = t.rto_events;
+  st_.dup_reports = t.dup_reports;
+  st_.spurious = t.spurious;
+  st_.loss_rounds = r.loss_rounds();
+  st_.probe_rtt = r.probe_rtt_count();
+  st_.cwnd_bytes = r.cwnd();
+  st_.inflight_bytes = snd_.inflight_bytes();
+  st_.pacing_bps = static_cast<std::uint64_t>(r.pacing_rate() * hz * 8);
+  st_.btl_bw_bps = static_cast<std::uint64_t>(r.btl_bw() * hz * 8);
+  st_.delivery_bps = static_cast<std::uint64_t>(r.last_rate() * hz * 8);
+  st_.min_rtt_ns = static_cast<std::uint64_t>(static_cast<double>(r.min_rtt()) * ns_per_tsc_);
+  st_.srtt_ns = static_cast<std::uint64_t>(static_cast<double>(snd_.srtt()) * ns_per_tsc_);
+  st_.reo_wnd_ns = static_cast<std::uint64_t>(static_cast<double>(snd_.reo_wnd()) * ns_per_tsc_);
+  st_.cc_state = static_cast<std::uint64_t>(r.state());
 }
 
 unsigned worker::poll(std::uint64_t now) {
@@ -263,20 +241,9 @@ unsigned worker::poll(std::uint64_t now) {
   }
   work += n;
 
-  if (now - last_tick_ >= tick_tsc_) {
-    last_tick_ = now;
-    const std::uint32_t resent = win_.expire(now > rto_tsc_ ? now - rto_tsc_ : 0, 64, [&](std::uint64_t, auto &s) {
-      rte_mbuf_refcnt_update(s.item, 1);
-      tx_push(s.item);
-      s.sent_tsc = now;
-      ++s.retransmits;
-      ++st_.retransmits;
-    });
-    on_timeout(resent);
-    work += resent;
-  }
+  snd_.on_timer(now);  // RACK reorder timer, tail-loss probe, retransmit timeout
 
-  if (win_.free_slots() >= reserve_) {
+  if (snd_.free_slots() >= reserve_) {
     work_item *items[kBurst];
     n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(items), kBurst, nullptr);
     page_in burst[kBurst];
@@ -317,11 +284,12 @@ unsigned worker::poll(std::uint64_t now) {
   if (impair_.on())  // what --impair held back goes out with this poll's frames
     impair_.release([this](rte_mbuf *x) { tx_enqueue(x); });
   tx_flush();
-  const bool idle = win_.empty() && ntx_ == 0 && !open_frame_ && rte_ring_empty(in_);
+  const bool idle = snd_.empty() && ntx_ == 0 && !open_frame_ && rte_ring_empty(in_);
   if (idle)
     progress_tsc_.store(now, std::memory_order_relaxed);
   drained_.store(idle, std::memory_order_release);
-  in_flight_.store(win_.in_flight(), std::memory_order_relaxed);
+  in_flight_.store(static_cast<std::uint32_t>(snd_.sent() - snd_.base()), std::memory_order_relaxed);
+  publish_stats();
   if (old_cache_ != nullptr && rcu_.done(old_cache_token_))
     old_cache_.reset();  // after `set cache-mb`: no reader is left in it
   if (live_ != nullptr)

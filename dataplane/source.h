@@ -27,7 +27,7 @@
 #include "live_config.h"
 #include "options.h"
 #include "packet.h"
-#include "window.h"
+#include "sender.h"
 
 namespace hde::dp {
 
@@ -37,14 +37,28 @@ namespace hde::dp {
 std::uint32_t worker_of(page_key k, std::size_t n);
 
 struct alignas(64) worker_stats {
-  std::uint64_t frames_sent = 0;
-  std::uint64_t retransmits = 0;
-  std::uint64_t acks = 0;
+  // Transport (sender.h), copied from the stream's sender every poll.
+  std::uint64_t frames_sent = 0;   // first transmissions
+  std::uint64_t retransmits = 0;   // later transmissions (loss, tail probe, timeout)
+  std::uint64_t bytes_sent = 0;    // wire bytes of every transmission
   std::uint64_t frames_acked = 0;
-  std::uint64_t tx_full = 0;       // TX queue full: left in the window, resent on timeout
+  std::uint64_t lost_frames = 0;   // marked lost (RACK or a timeout)
+  std::uint64_t tlp_probes = 0;    // tail-loss probes
+  std::uint64_t rto_events = 0;    // retransmit timeouts
+  std::uint64_t dup_reports = 0;   // duplicates the destination reported
+  std::uint64_t spurious = 0;      // ... of frames we retransmitted: needless retransmits
+  std::uint64_t loss_rounds = 0;   // round trips with heavy loss (capped data in flight)
+  std::uint64_t probe_rtt = 0;     // PROBE_RTT entries
+  // Gauges of the path model, at the last poll.
+  std::uint64_t cwnd_bytes = 0, inflight_bytes = 0;
+  std::uint64_t pacing_bps = 0, btl_bw_bps = 0, delivery_bps = 0;
+  std::uint64_t min_rtt_ns = 0, srtt_ns = 0, reo_wnd_ns = 0;
+  std::uint64_t cc_state = 0;      // cc_state (rate_model.h)
+  // The worker's own.
+  std::uint64_t acks = 0;
+  std::uint64_t tx_full = 0;       // TX queue full: left for RACK to find lost and resend
   std::uint64_t bad_acks = 0;      // ACK frames that did not parse
   std::uint64_t window_full = 0;   // polls that could not encode: window full
-  std::uint64_t loss_events = 0;   // timeouts that cut the congestion window
   std::uint64_t repairs = 0;       // pages sent again whole at the destination's request
 };
 
@@ -77,15 +91,13 @@ public:
   const worker_stats &stats() const { return st_; }
   const impair_stats &impaired() const { return impair_.stats(); }
   std::uint16_t id() const { return id_; }
-  double cwnd() const { return cwnd_; }
-  double srtt_us() const;
 
 private:
   bytes_buf acquire() override;
   void commit(bytes_buf frame, std::size_t len) override;
   void apply_ack(rte_mbuf *m);
   void apply_config(const live_config &c);
-  void on_timeout(std::uint32_t resent);
+  void publish_stats();
   void pump(std::uint64_t now);
   void tx_flush();
   void tx_push(rte_mbuf *m);
@@ -102,19 +114,15 @@ private:
   std::atomic<const baseline_cache *> cache_pub_{nullptr};
   std::unique_ptr<baseline_cache> old_cache_;
   std::uint64_t old_cache_token_ = 0;
-  send_window<rte_mbuf *> win_;
+  sender<rte_mbuf *> snd_;          // reliable delivery, loss detection, rate control
   std::uint32_t reserve_;          // window slots one burst may need
-  // Congestion control (AIMD with slow start) and RTT-based timeout (RFC 6298).
-  double cwnd_ = 64, ssthresh_;
-  double srtt_ = 0, rttvar_ = 0;
-  std::uint64_t rto_tsc_, rto_min_tsc_, last_loss_ = 0;
-  std::uint64_t tick_tsc_, last_tick_ = 0, now_ = 0;
-  // Live configuration (RCU) and pacing to this stream's share of the link.
+  std::uint64_t now_ = 0;
+  double ns_per_tsc_;
+  // Live configuration (RCU); the link rate is the pacing ceiling of this
+  // stream's share.
   live_config_store *live_;
   std::uint64_t config_seen_ = 0, flush_seen_ = 0;
   std::uint32_t nstreams_;
-  double rate_bytes_per_tsc_ = 0, tokens_ = 0, burst_bytes_ = 0;
-  std::uint64_t last_refill_ = 0;
   std::atomic<std::uint32_t> in_flight_{0};
   std::atomic<std::uint32_t> peer_missing_{0};
   std::uint64_t peer_missing_seq_ = 0;  // cumulative ack that reported it

@@ -1,0 +1,109 @@
+// sack.h — the payload of an ACK frame (receiver -> sender), DPDK-free so it
+// is unit-tested and fuzzed on its own. docs/wire-format.md has the layout.
+//
+// The frame header's seq is the cumulative acknowledgement (every frame below
+// it has arrived). The payload adds:
+//   - selective-ack blocks: half-open ranges [start, end) of frames above the
+//     cumulative ack that have arrived. The block holding the frame that
+//     arrived last comes first, then the highest blocks downwards (as TCP's
+//     SACK), so the newest news is never left out when there are more blocks
+//     than room; the sender keeps what earlier ACKs told it.
+//   - duplicate reports (DSACK): how many duplicate DATA frames the receiver
+//     has seen on the stream, and the sequence number of the latest. The
+//     sender learns from them that a retransmission was needless, and widens
+//     its reordering window.
+//   - how many DATA frames the receiver rebuilt from FEC parity: losses the
+//     sender never sees, which its loss estimate (and --fec auto) must count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace hde::dp {
+
+inline constexpr std::size_t kMaxSackBlocks = 32;
+
+struct sack_block {
+  std::uint64_t start = 0, end = 0;  // [start, end)
+};
+
+// Fixed part of the ACK payload (little-endian on the wire, like every HDE
+// field; this code runs on little-endian hosts, checked in format.h).
+struct ack_fixed {
+  std::uint64_t last_dup_seq;  // seq of the latest duplicate DATA frame (valid when dup_count > 0)
+  std::uint32_t dup_count;     // duplicate DATA frames received on this stream (wraps)
+  std::uint32_t fec_rebuilt;   // DATA frames rebuilt from parity on this stream (wraps)
+  std::uint16_t nblocks;       // sack_wire entries that follow
+  std::uint16_t reserved[3];   // 0
+};
+static_assert(sizeof(ack_fixed) == 24);
+
+// One block on the wire, relative to the cumulative ack.
+struct sack_wire {
+  std::uint32_t start_off;  // start - cum (>= 1: cum itself is missing)
+  std::uint32_t len;        // end - start (>= 1)
+};
+static_assert(sizeof(sack_wire) == 8);
+
+struct ack_info {
+  std::uint64_t cum = 0;
+  std::uint64_t last_dup_seq = 0;
+  std::uint32_t dup_count = 0;
+  std::uint32_t fec_rebuilt = 0;
+  std::uint16_t nblocks = 0;
+  sack_block blocks[kMaxSackBlocks];
+};
+
+inline constexpr std::size_t ack_payload_size(std::size_t nblocks) {
+  return sizeof(ack_fixed) + nblocks * sizeof(sack_wire);
+}
+inline constexpr std::size_t kMaxAckPayload = ack_payload_size(kMaxSackBlocks);
+
+// Write a's payload (not the frame header) to out, which has room for
+// kMaxAckPayload bytes; returns its length. Blocks that do not fit the
+// 32-bit offsets are left out.
+inline std::size_t write_ack_payload(const ack_info &a, std::byte *out) {
+  ack_fixed f{a.last_dup_seq, a.dup_count, a.fec_rebuilt, 0, {0, 0, 0}};
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < a.nblocks && i < kMaxSackBlocks; ++i) {
+    const sack_block &b = a.blocks[i];
+    if (b.start <= a.cum || b.end <= b.start || b.end - a.cum > 0xFFFFFFFFull)
+      continue;
+    const sack_wire w{static_cast<std::uint32_t>(b.start - a.cum), static_cast<std::uint32_t>(b.end - b.start)};
+    std::memcpy(out + sizeof f + n * sizeof w, &w, sizeof w);
+    ++n;
+  }
+  f.nblocks = static_cast<std::uint16_t>(n);
+  std::memcpy(out, &f, sizeof f);
+  return ack_payload_size(n);
+}
+
+// Parse an ACK payload of len bytes for cumulative ack cum. False when it is
+// malformed: too short, a length that disagrees with nblocks, too many
+// blocks, an empty block, or a block that starts at or below cum.
+inline bool parse_ack_payload(const std::byte *p, std::size_t len, std::uint64_t cum, ack_info &a) {
+  if (len < sizeof(ack_fixed))
+    return false;
+  ack_fixed f;
+  std::memcpy(&f, p, sizeof f);
+  if (f.nblocks > kMaxSackBlocks || len != ack_payload_size(f.nblocks) || f.reserved[0] != 0 ||
+      f.reserved[1] != 0 || f.reserved[2] != 0)
+    return false;
+  a.cum = cum;
+  a.last_dup_seq = f.last_dup_seq;
+  a.dup_count = f.dup_count;
+  a.fec_rebuilt = f.fec_rebuilt;
+  a.nblocks = f.nblocks;
+  for (std::size_t i = 0; i < f.nblocks; ++i) {
+    sack_wire w;
+    std::memcpy(&w, p + sizeof f + i * sizeof w, sizeof w);
+    if (w.start_off == 0 || w.len == 0)
+      return false;
+    a.blocks[i].start = cum + w.start_off;
+    a.blocks[i].end = a.blocks[i].start + w.len;
+  }
+  return true;
+}
+
+}  // namespace hde::dp
