@@ -9,6 +9,7 @@
 #include <rte_errno.h>
 #include <rte_prefetch.h>
 
+#include "fec_stream.h"
 #include "wire/format.h"
 
 namespace hde::dp {
@@ -99,6 +100,9 @@ struct dest_decoder::stream : page_sink {
   // allocation here is fine.
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> missing;
   std::uint64_t frames_decoded = 0;
+  // FEC: made when the stream's first parity frame arrives (once per stream).
+  std::unique_ptr<fec_receiver> fec;
+  std::uint32_t fec_rebuilt = 0;  // reported in ACKs: the source's true loss rate
 };
 
 dest_decoder::dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out)
@@ -171,6 +175,8 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
   }
   switch (s.win.offer(h.seq, m)) {
   case recv_window<rte_mbuf *>::verdict::stored:
+    if (s.fec && !low_mbufs_)
+      s.fec->on_data(h.seq, m);  // a reference, for rebuilding its group's lost frames
     break;
   case recv_window<rte_mbuf *>::verdict::duplicate:
     ++st_.duplicates;
@@ -212,8 +218,48 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     ++st_.decoded;
     rte_pktmbuf_free(f);
   });
+  if (s.fec)
+    s.fec->release_below(s.win.next_expected());
   if (s.unacked++ == 0)
     s.first_unacked_tsc = now;
+}
+
+// A FEC frame (checked like a DATA frame by dest_rx): when its group has now
+// lost no more frames than parity arrived, the lost frames are rebuilt and
+// take the DATA path, as if they had arrived.
+void dest_decoder::on_parity(rte_mbuf *m, std::uint64_t now) {
+  const auto h = wire::load<wire::frame_header>(rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4));
+  auto &sp = streams_[h.stream];
+  if (!sp || sp->epoch != h.epoch || sealed_.load(std::memory_order_relaxed)) {
+    ++st_.fec_too_late;  // for no stream we know (its INIT is not here yet), or after the end
+    rte_pktmbuf_free(m);
+    return;
+  }
+  stream &s = *sp;
+  if (!s.fec) {
+    s.fec = std::make_unique<fec_receiver>();
+    if (!s.fec->init(rx_.pool_, wire::frame_size_for_mtu(o_.mtu))) {
+      std::fprintf(stderr, "hde-gateway: stream %u: cannot set up FEC decoding (memory)\n", s.id);
+      s.fec.reset();
+    }
+  }
+  ++st_.fec_parity;
+  if (!s.fec) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const fec_receiver_stats before = s.fec->stats();
+  s.fec->on_parity(
+      m, h, [&s](std::uint64_t seq) { return s.win.has(seq); },
+      [&](rte_mbuf *f) {
+        ++s.fec_rebuilt;
+        on_frame(f, now);
+      });
+  const fec_receiver_stats &after = s.fec->stats();
+  st_.fec_rebuilt += after.rebuilt - before.rebuilt;
+  st_.fec_unrecoverable += after.unrecoverable - before.unrecoverable;
+  st_.fec_too_late += after.too_late - before.too_late;
+  st_.fec_bad += after.bad - before.bad;
 }
 
 // Address the frame to the source and queue it for dest_rx to transmit.
@@ -234,9 +280,10 @@ void dest_decoder::send_ack(stream &s) {
     return;
   }
   ack_info a;
-  s.win.fill_ack(a);
+  s.win.fill_ack(a, ack_blocks_for(wire::frame_size_for_mtu(o_.mtu), wire::kFrameHeaderSize));
   a.dup_count = s.dup_count;
   a.last_dup_seq = s.last_dup_seq;
+  a.fec_rebuilt = s.fec_rebuilt;
   auto *p = rte_pktmbuf_mtod_offset(m, std::byte *, kL2L4);
   const std::size_t plen = write_ack_payload(a, p + wire::kFrameHeaderSize);
   wire::frame_header h = reply_header(wire::frame_type::ack, s.id, s.epoch);
@@ -304,7 +351,11 @@ unsigned dest_decoder::poll(std::uint64_t now) {
   for (unsigned i = 0; i < n; ++i) {
     if (i + 1 < n)
       rte_prefetch0(rte_pktmbuf_mtod_offset(m[i + 1], const void *, kL2L4));
-    on_frame(m[i], now);
+    if (wire::load<wire::frame_header>(rte_pktmbuf_mtod_offset(m[i], const std::byte *, kL2L4)).type ==
+        static_cast<std::uint8_t>(wire::frame_type::fec))
+      on_parity(m[i], now);
+    else
+      on_frame(m[i], now);
   }
   std::uint32_t done = 0, want = 0;
   for (std::uint16_t id : active_) {
@@ -331,7 +382,10 @@ unsigned dest_rx::mbufs_needed(const options &o) {
   // and the destination does not know how many streams will come: two
   // windows' worth, and below kMbufReserve free mbufs decoders stop holding
   // out-of-order frames (they are resent), so the pool cannot run dry.
-  return o.decoders * (kDispatchRing + kReplyRing) + o.window * 2 + kMbufReserve;
+  // FEC holds references to recent frames and parity per stream: room for
+  // two streams' worth (beyond that, low_mbufs_ stops FEC holding first).
+  return o.decoders * (kDispatchRing + kReplyRing) + o.window * 2 + kMbufReserve +
+         2 * (fec_receiver::kHold + fec_receiver::kGroups * kFecMaxM);
 }
 
 dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool)
@@ -416,7 +470,8 @@ void dest_rx::on_frame(rte_mbuf *m) {
     rte_pktmbuf_free(m);
     return;
   }
-  if (h.type != static_cast<std::uint8_t>(wire::frame_type::data)) {
+  if (h.type != static_cast<std::uint8_t>(wire::frame_type::data) &&
+      h.type != static_cast<std::uint8_t>(wire::frame_type::fec)) {
     ++st_.header_errors[static_cast<std::size_t>(error::bad_frame_type)];
     rte_pktmbuf_free(m);
     return;

@@ -62,6 +62,10 @@ struct alignas(64) dest_stats {
   std::uint64_t faults_injected = 0;  // --fault-forget-every: baselines dropped on purpose
   std::uint64_t new_epoch = 0;     // a source restarted (seq 0 with a new epoch)
   std::uint64_t stale_epoch = 0;   // frames of an unknown epoch past seq 0: dropped
+  // FEC (fec_stream.h): parity frames, DATA frames they rebuilt, groups that
+  // lost more than their parity (left to retransmission), parity that came
+  // too late to help or for an unknown stream, and malformed parity.
+  std::uint64_t fec_parity = 0, fec_rebuilt = 0, fec_unrecoverable = 0, fec_too_late = 0, fec_bad = 0;
   std::uint64_t bad_stream = 0;    // stream id out of range
   std::uint64_t drops[kRxDropCount] = {};
   std::uint64_t header_errors[kErrorCount] = {};  // frames rejected by parse_frame_header
@@ -92,6 +96,7 @@ public:
 private:
   struct stream;
   void on_frame(rte_mbuf *m, std::uint64_t now);
+  void on_parity(rte_mbuf *m, std::uint64_t now);
   void send_ack(stream &s);
   void send_repairs(stream &s, std::uint64_t now);
   bool reply(rte_mbuf *m, std::size_t len);

@@ -481,6 +481,16 @@ int main(int argc, char **argv) {
                   tx > 0 ? 100.0 * double(s.lost_frames) / tx : 0.0, s.delivery_bps / 1e6, s.btl_bw_bps / 1e6,
                   s.pacing_bps / 1e6, s.min_rtt_ns / 1e3, s.srtt_ns / 1e3, (unsigned long long)s.cwnd_bytes,
                   cc_state_name(static_cast<cc_state>(s.cc_state)), (unsigned long long)s.loss_rounds);
+      if (s.fec_groups != 0 || o.fec_k != 0 || o.fec_auto)
+        std::printf("  stream %u fec: %s%llu,%llu now, %llu groups, %llu parity frames %.2f MB (%.2f %% of the "
+                    "wire), %llu frames rebuilt at the destination\n",
+                    w->id(), o.fec_auto ? "auto, " : "", (unsigned long long)s.fec_k, (unsigned long long)s.fec_m,
+                    (unsigned long long)s.fec_groups, (unsigned long long)s.fec_parity_frames,
+                    s.fec_parity_bytes / 1e6,
+                    s.bytes_sent + s.fec_parity_bytes > 0
+                        ? 100.0 * double(s.fec_parity_bytes) / double(s.bytes_sent + s.fec_parity_bytes)
+                        : 0.0,
+                    (unsigned long long)s.fec_rebuilt);
     }
     std::uint64_t pages = 0, busy = 0;
     for (auto &w : workers) {
@@ -510,6 +520,12 @@ int main(int argc, char **argv) {
                 (unsigned long long)d.frames, (unsigned long long)d.data_frames, (unsigned long long)d.decoded,
                 (unsigned long long)d.duplicates, (unsigned long long)d.too_far, (unsigned long long)d.acks_sent,
                 (unsigned long long)d.decode_errors, (unsigned long long)d.new_epoch);
+    if (d.fec_parity != 0)
+      std::printf("  dest fec: %llu parity frames, %llu frames rebuilt, %llu groups past repair (retransmitted), "
+                  "%llu parity spare or too late, %llu bad\n",
+                  (unsigned long long)d.fec_parity, (unsigned long long)d.fec_rebuilt,
+                  (unsigned long long)d.fec_unrecoverable, (unsigned long long)d.fec_too_late,
+                  (unsigned long long)d.fec_bad);
     std::printf("  dest pages: zero %llu, ref %llu, delta %llu, page %llu\n",
                 (unsigned long long)dec.rung_pages[0], (unsigned long long)dec.rung_pages[1],
                 (unsigned long long)dec.rung_pages[2], (unsigned long long)dec.rung_pages[3]);

@@ -1,9 +1,12 @@
 // options.cpp — getopt_long parsing of hde-gateway's application options.
 #include "options.h"
 
+#include "fec.h"
 #include "generator.h"
 
 #include <arpa/inet.h>
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <getopt.h>
@@ -63,9 +66,39 @@ void print_usage(const char *prog) {
       "  --quiet              no progress lines\n"
       "  --ctl-sock PATH      control socket for hdectl (default <DPDK runtime dir>/hde.sock)\n"
       "  --link-rate RATE     source: pace to RATE bits/s (0 = unlimited, 500m, 10g)\n"
+      "  --fec off|auto|K,M   source: after every K frames of a stream send M parity frames\n"
+      "                       (ISA-L Reed-Solomon); the destination rebuilds up to M lost\n"
+      "                       frames of the group without a round trip. auto: on when the\n"
+      "                       measured loss x RTT makes retransmission costly (default off)\n"
       "  --config FILE        settings from a TOML file (keys are these option names with\n"
       "                       '_' for '-'); options on the command line override it\n",
       prog);
+}
+
+bool parse_fec(const std::string &s, unsigned &k, unsigned &m, bool &automatic) {
+  automatic = false;
+  if (s == "off" || s == "0") {
+    k = m = 0;
+    return true;
+  }
+  if (s == "auto") {
+    k = m = 0;
+    automatic = true;
+    return true;
+  }
+  unsigned long kk = 0, mm = 0;
+  char *end = nullptr;
+  errno = 0;
+  kk = std::strtoul(s.c_str(), &end, 10);
+  if (errno != 0 || end == s.c_str() || *end != ',' || !std::isdigit(static_cast<unsigned char>(end[1])))
+    return false;
+  const char *p = end + 1;
+  mm = std::strtoul(p, &end, 10);
+  if (errno != 0 || *end != '\0' || kk < 1 || kk > kFecMaxK || mm < 1 || mm > kFecMaxM || mm > kk)
+    return false;
+  k = static_cast<unsigned>(kk);
+  m = static_cast<unsigned>(mm);
+  return true;
 }
 
 namespace {
@@ -178,7 +211,7 @@ bool parse_argv(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_decoders, o_mode, o_codec, o_cache, o_mtu, o_port,
     o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
-    o_fault, o_impair
+    o_fault, o_impair, o_fec
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -197,6 +230,7 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"link-rate", required_argument, nullptr, o_rate},   {"config", required_argument, nullptr, o_config},
       {"fault-forget-every", required_argument, nullptr, o_fault},
       {"impair", required_argument, nullptr, o_impair}, {"help", no_argument, nullptr, o_help},
+      {"fec", required_argument, nullptr, o_fec},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -316,6 +350,10 @@ bool parse_argv(int argc, char **argv, options &o) {
     case o_rate:
       if (!parse_rate(optarg, o.link_rate_bps))
         return bad("--link-rate (e.g. 0, 500m, 10g)", optarg);
+      break;
+    case o_fec:
+      if (!parse_fec(optarg, o.fec_k, o.fec_m, o.fec_auto))
+        return bad("--fec (off, auto, or K,M with 1 <= M <= K <= 64, M <= 16)", optarg);
       break;
     case o_config: break;  // read before the command line (config_args)
     case o_gen: {

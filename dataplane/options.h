@@ -43,7 +43,14 @@ struct options {
   bool quiet = false;
   std::string ctl_sock;            // control socket; empty: <DPDK runtime dir>/hde.sock
   std::uint64_t link_rate_bps = 0; // pace the source to this rate; 0 = unlimited
+  // Source: forward error correction (fec_stream.h). fec_k = 0: off;
+  // fec_auto: on and sized from the measured loss and RTT (fec_auto()).
+  unsigned fec_k = 0, fec_m = 0;
+  bool fec_auto = false;
 };
+
+// "off", "auto" or "K,M" (1 <= K <= 64, 1 <= M <= 16, M <= K).
+bool parse_fec(const std::string &s, unsigned &k, unsigned &m, bool &automatic);
 
 // "10g", "100m", "1.5g", "0" (unlimited): bits per second.
 bool parse_rate(const std::string &s, std::uint64_t &bps);

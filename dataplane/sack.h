@@ -5,9 +5,11 @@
 // it has arrived). The payload adds:
 //   - selective-ack blocks: half-open ranges [start, end) of frames above the
 //     cumulative ack that have arrived. The block holding the frame that
-//     arrived last comes first, then the highest blocks downwards (as TCP's
-//     SACK), so the newest news is never left out when there are more blocks
-//     than room; the sender keeps what earlier ACKs told it.
+//     arrived last comes first (the newest news is never left out), then the
+//     others in rotation from one ACK to the next (window.h): a long fat
+//     path with random loss holds hundreds of blocks, and each must be heard
+//     of before RACK would call its frames lost. The sender keeps what
+//     earlier ACKs told it.
 //   - duplicate reports (DSACK): how many duplicate DATA frames the receiver
 //     has seen on the stream, and the sequence number of the latest. The
 //     sender learns from them that a retransmission was needless, and widens
@@ -22,7 +24,9 @@
 
 namespace hde::dp {
 
-inline constexpr std::size_t kMaxSackBlocks = 32;
+// Blocks one ACK may carry: 24 + 160 x 8 bytes of payload fits a 1500-byte
+// MTU; the receiver sends fewer when its MTU is smaller (ack_blocks_for).
+inline constexpr std::size_t kMaxSackBlocks = 160;
 
 struct sack_block {
   std::uint64_t start = 0, end = 0;  // [start, end)
@@ -59,6 +63,11 @@ inline constexpr std::size_t ack_payload_size(std::size_t nblocks) {
   return sizeof(ack_fixed) + nblocks * sizeof(sack_wire);
 }
 inline constexpr std::size_t kMaxAckPayload = ack_payload_size(kMaxSackBlocks);
+// Blocks that fit an ACK frame of frame_size bytes with a header of hdr bytes.
+inline constexpr std::size_t ack_blocks_for(std::size_t frame_size, std::size_t hdr) {
+  const std::size_t room = frame_size > hdr + sizeof(ack_fixed) ? frame_size - hdr - sizeof(ack_fixed) : 0;
+  return room / sizeof(sack_wire) < kMaxSackBlocks ? room / sizeof(sack_wire) : kMaxSackBlocks;
+}
 
 // Write a's payload (not the frame header) to out, which has room for
 // kMaxAckPayload bytes; returns its length. Blocks that do not fit the

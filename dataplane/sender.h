@@ -70,7 +70,11 @@ public:
     std::uint32_t len = 0;             // bytes on the wire
     std::uint16_t transmissions = 0;   // 0: queued, not sent yet
     bool acked = false, lost = false, app_limited = false;
+    // FEC: 0, not in a group; kFecOpen, in the group being filled; else
+    // when its group's parity left. RACK times such a frame from there.
+    std::uint64_t fec_tsc = 0;
   };
+  static constexpr std::uint64_t kFecOpen = ~std::uint64_t{0};
 
   explicit sender(const config &c)
       : cap_(c.capacity), mask_(c.capacity - 1), hz_(c.hz), mss_(c.mss),
@@ -195,7 +199,9 @@ public:
     if (acc.have) {
       const std::uint64_t interval = std::max(acc.send_elapsed, acc.ack_elapsed);
       if (interval != 0 && interval >= model_.min_rtt()) {
-        rs.delivered = delivered_ - acc.prior_delivered;
+        // In wire bytes: with FEC on, every data byte delivered took
+        // wire_factor_ bytes of the link (its share of the group's parity).
+        rs.delivered = static_cast<std::uint64_t>(static_cast<double>(delivered_ - acc.prior_delivered) * wire_factor_);
         rs.interval = interval;
       }
     }
@@ -255,8 +261,38 @@ public:
   const sender_stats &stats() const { return st_; }
   const rate_model &model() const { return model_; }
   void set_ceiling_bps(double bps) { model_.set_ceiling_bps(bps); }
+  // Bytes sent beside the window (FEC parity): they take link time, so the
+  // pacing schedule moves on by them.
+  void charge(std::uint64_t now, std::uint32_t bytes) {
+    const double rate = model_.pacing_rate();
+    if (rate > 0) {
+      const std::uint64_t start = std::max(next_send_, now > burst_ ? now - burst_ : 0);
+      next_send_ = start + static_cast<std::uint64_t>(static_cast<double>(bytes) / rate);
+    }
+  }
+  // FEC: frame seq (just sent for the first time) joined the open group;
+  // the group [first, first + n) had its parity sent at now. Until then its
+  // frames are not declared lost: the parity may rebuild them without a
+  // retransmission, so RACK waits for a frame sent after the parity.
+  void fec_protect(std::uint64_t seq) {
+    if (seq >= base_ && seq < sent_)
+      at(seq).fec_tsc = kFecOpen;
+  }
+  void fec_parity_sent(std::uint64_t first, unsigned n, std::uint64_t now) {
+    for (std::uint64_t seq = std::max(first, base_); seq < first + n && seq < sent_; ++seq)
+      if (at(seq).fec_tsc == kFecOpen)
+        at(seq).fec_tsc = now + 1;  // after every frame of this poll: one sent with the
+                                    // group, at the same tick, does not count as after it
+    if (reo_timer_ == 0)
+      reo_timer_ = now;  // look again: frames that waited for this parity
+  }
+  // Wire bytes per data byte (1 + m/k with FEC K,M): the rate model then
+  // measures the path in wire bytes, parity included, and paces both.
+  void set_wire_factor(double f) { wire_factor_ = f >= 1.0 ? f : 1.0; }
+
   std::uint64_t inflight_bytes() const { return inflight_; }
   std::uint64_t srtt() const { return srtt_; }
+  std::uint32_t mss() const { return mss_; }
   // The retransmit timeout, backed off, at most kMaxRto seconds: a peer
   // that comes up late (or a link back from an outage) is found within
   // seconds, not after a minute of doubling.
@@ -354,6 +390,7 @@ private:
     }
   }
 
+
   template <typename Release>
   void deliver(std::uint64_t now, std::uint64_t seq, slot &s, ack_state &acc, Release &release) {
     if (!s.lost)
@@ -421,9 +458,12 @@ private:
         ++cursor_;
         continue;
       }
-      if (!before_rack(s.sent_tsc, cursor_))
+      if (s.fec_tsc == kFecOpen)
+        break;  // its group's parity has not left yet
+      const std::uint64_t tsc = s.fec_tsc != 0 ? s.fec_tsc : s.sent_tsc;
+      if (!before_rack(tsc, cursor_))
         break;
-      const std::uint64_t due = s.sent_tsc + rack_rtt_ + reo;
+      const std::uint64_t due = tsc + rack_rtt_ + reo;
       if (now < due) {
         timer = due;
         break;
@@ -514,6 +554,7 @@ private:
   std::uint64_t inflight_ = 0, lost_pending_ = 0;
   // Pacing.
   std::uint64_t next_send_ = 0, burst_;
+  double wire_factor_ = 1.0;
   // RACK.
   std::uint64_t rack_xmit_ = 0, rack_seq_ = 0, rack_rtt_ = 0, reo_timer_ = 0, cursor_ = 0;
   std::uint64_t reo_mult_ = 1, reo_round_ = 0;

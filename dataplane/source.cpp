@@ -57,6 +57,9 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
     c.codec() = *parse_codec(o.codec);
   c.cache_bytes = o.cache_mb << 20;
   c.max_frame = wire::frame_size_for_mtu(o.mtu);
+  const bool fec = o.fec_k != 0 || o.fec_auto;
+  if (fec)  // a parity frame (header + shard, a multiple of 64) must fit the MTU too
+    c.max_frame = (c.max_frame - wire::kFrameHeaderSize) / kFecAlign * kFecAlign;
   c.stream = id;
   c.streams = static_cast<std::uint16_t>(o.workers);
   c.epoch = epoch;
@@ -74,6 +77,17 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
   if (!rcu_.init())
     rte_exit(EXIT_FAILURE, "hde-gateway: cannot set up baseline RCU: %s\n", rte_strerror(rte_errno));
   enc_->set_grace_domain(&rcu_);
+  const double hz = static_cast<double>(rte_get_tsc_hz());
+  fec_close_tsc_ = static_cast<std::uint64_t>(hz / 1000);
+  fec_adapt_tsc_ = static_cast<std::uint64_t>(hz / 10);
+  if (fec) {
+    if (!fec_.init(pool, c.max_frame))
+      rte_exit(EXIT_FAILURE, "hde-gateway: worker %u: cannot set up FEC (ISA-L codec)\n", id);
+    fec_auto_ = o.fec_auto;
+    fec_.configure(o.fec_k, o.fec_m);
+    if (o.fec_k != 0)
+      snd_.set_wire_factor(1.0 + static_cast<double>(o.fec_m) / o.fec_k);
+  }
   cache_pub_.store(&enc_->baselines(), std::memory_order_release);
   if (live_ != nullptr) {
     live_->online(id_);
@@ -143,10 +157,58 @@ void worker::commit(bytes_buf, std::size_t len) {
 // Send what the sender's pacing rate and in-flight cap allow: frames found
 // lost first, then new ones. The window keeps one reference, TX takes one.
 void worker::pump(std::uint64_t now) {
-  snd_.pump(now, kTxBuf, [this](rte_mbuf *m, std::uint64_t, bool) {
+  snd_.pump(now, kTxBuf, [this, now](rte_mbuf *m, std::uint64_t seq, bool rtx) {
     rte_mbuf_refcnt_update(m, 1);
     tx_push(m);
+    if (!rtx && fec_.on()) {  // first transmissions form the FEC groups
+      snd_.fec_protect(seq);
+      if (fec_.add(m, seq, now))
+        fec_close(now);
+    }
   });
+}
+
+// Send the open group's parity; it takes link time like any frame.
+void worker::fec_close(std::uint64_t now) {
+  snd_.fec_parity_sent(fec_.first_seq(), fec_.size(), now);
+  unsigned n = 0;
+  const std::uint32_t bytes = fec_.close(ep_, id_, enc_->config().epoch, [this, &n](rte_mbuf *p) {
+    tx_push(p);
+    ++n;
+  });
+  snd_.charge(now, bytes + n * kWireExtra);
+}
+
+// --fec auto: every 100 ms, the loss rate of the path (frames found lost
+// plus those the destination rebuilt from parity, over frames sent),
+// smoothed, and the round trip and bottleneck rate go to fec_auto(). FEC
+// goes off only after five intervals in a row say so (no flapping).
+void worker::fec_adapt(std::uint64_t now) {
+  fec_next_adapt_ = now + fec_adapt_tsc_;
+  const sender_stats &t = snd_.stats();
+  const std::uint64_t sent = t.frames_sent + t.retransmits - fec_seen_sent_;
+  if (sent < 64)
+    return;  // too few frames to say anything
+  const std::uint64_t lost = (t.lost_frames - fec_seen_lost_) + static_cast<std::uint32_t>(peer_rebuilt_ - fec_seen_rebuilt_);
+  fec_seen_sent_ = t.frames_sent + t.retransmits;
+  fec_seen_lost_ = t.lost_frames;
+  fec_seen_rebuilt_ = peer_rebuilt_;
+  const double p = std::min(1.0, static_cast<double>(lost) / static_cast<double>(sent));
+  fec_loss_ = fec_loss_ == 0 ? p : 0.75 * fec_loss_ + 0.25 * p;
+  const double hz = 1e9 / ns_per_tsc_;
+  const rate_model &r = snd_.model();
+  const double rtt_s = static_cast<double>(snd_.srtt()) / hz;
+  const fec_choice c = fec_auto(fec_loss_, rtt_s, r.btl_bw() * hz * 8, static_cast<double>(snd_.mss()));
+  if (!c.on() && fec_.on() && ++fec_off_votes_ < 5)
+    return;
+  if (c.on())
+    fec_off_votes_ = 0;
+  if (c.k == fec_.k() && c.m == fec_.m())
+    return;
+  if (fec_.open())
+    fec_close(now);
+  fec_.configure(c.k, c.m);
+  snd_.set_wire_factor(c.on() ? 1.0 + static_cast<double>(c.m) / c.k : 1.0);
 }
 
 void worker::tx_push(rte_mbuf *m) {
@@ -186,6 +248,8 @@ void worker::apply_ack(rte_mbuf *m) {
     return;
   }
   ++st_.acks;
+  if (static_cast<std::int32_t>(a.fec_rebuilt - peer_rebuilt_) > 0)
+    peer_rebuilt_ = a.fec_rebuilt;  // ACKs may come out of order: the newest count
   if (a.cum >= peer_missing_seq_) {  // the newest ack says how many pages are missing
     peer_missing_seq_ = a.cum;
     peer_missing_.store(h.ack, std::memory_order_relaxed);
@@ -220,6 +284,13 @@ void worker::publish_stats() {
   st_.srtt_ns = static_cast<std::uint64_t>(static_cast<double>(snd_.srtt()) * ns_per_tsc_);
   st_.reo_wnd_ns = static_cast<std::uint64_t>(static_cast<double>(snd_.reo_wnd()) * ns_per_tsc_);
   st_.cc_state = static_cast<std::uint64_t>(r.state());
+  const fec_sender_stats &f = fec_.stats();
+  st_.fec_groups = f.groups;
+  st_.fec_parity_frames = f.parity_frames;
+  st_.fec_parity_bytes = f.parity_bytes;
+  st_.fec_rebuilt = peer_rebuilt_;
+  st_.fec_k = fec_.k();
+  st_.fec_m = fec_.m();
 }
 
 unsigned worker::poll(std::uint64_t now) {
@@ -233,11 +304,19 @@ unsigned worker::poll(std::uint64_t now) {
     }
   }
 
+  // Every ACK queued (a bounded number of bursts): an ACK left in the ring
+  // is news RACK does not have, and a full ring drops the next ones.
   rte_mbuf *acks[kBurst];
-  unsigned n = rte_ring_sc_dequeue_burst(acks_, reinterpret_cast<void **>(acks), kBurst, nullptr);
-  for (unsigned i = 0; i < n; ++i) {
-    apply_ack(acks[i]);
-    rte_pktmbuf_free(acks[i]);
+  unsigned n = 0;
+  for (int b = 0; b < 8; ++b) {
+    const unsigned got = rte_ring_sc_dequeue_burst(acks_, reinterpret_cast<void **>(acks), kBurst, nullptr);
+    for (unsigned i = 0; i < got; ++i) {
+      apply_ack(acks[i]);
+      rte_pktmbuf_free(acks[i]);
+    }
+    n += got;
+    if (got < kBurst)
+      break;
   }
   work += n;
 
@@ -281,6 +360,10 @@ unsigned worker::poll(std::uint64_t now) {
   }
 
   pump(now);
+  if (fec_.open() && now - fec_.opened_tsc() >= std::max(fec_close_tsc_, snd_.srtt() / 8))
+    fec_close(now);  // the stream went quiet: a short group, rather than parity that never comes
+  if (fec_auto_ && now >= fec_next_adapt_)
+    fec_adapt(now);
   if (impair_.on())  // what --impair held back goes out with this poll's frames
     impair_.release([this](rte_mbuf *x) { tx_enqueue(x); });
   tx_flush();

@@ -22,6 +22,7 @@
 
 #include "baseline_rcu.h"
 #include "engine/encoder.h"
+#include "fec_stream.h"
 #include "feeder.h"
 #include "lcore.h"
 #include "live_config.h"
@@ -60,6 +61,11 @@ struct alignas(64) worker_stats {
   std::uint64_t bad_acks = 0;      // ACK frames that did not parse
   std::uint64_t window_full = 0;   // polls that could not encode: window full
   std::uint64_t repairs = 0;       // pages sent again whole at the destination's request
+  // FEC (--fec): groups closed, parity frames and their wire bytes, DATA
+  // frames the destination rebuilt from parity, and the group in use (k, m;
+  // 0: off) — with --fec auto, as last chosen.
+  std::uint64_t fec_groups = 0, fec_parity_frames = 0, fec_parity_bytes = 0, fec_rebuilt = 0;
+  std::uint64_t fec_k = 0, fec_m = 0;
 };
 
 class worker final : public task, private frame_output {
@@ -102,6 +108,8 @@ private:
   void tx_flush();
   void tx_push(rte_mbuf *m);
   void tx_enqueue(rte_mbuf *m);
+  void fec_close(std::uint64_t now);
+  void fec_adapt(std::uint64_t now);
 
   std::uint16_t id_, port_, txq_;
   rte_mempool *pool_;
@@ -131,6 +139,16 @@ private:
   rte_mbuf *tx_[kTxBuf];
   unsigned ntx_ = 0;
   impairer impair_;                // --impair (tests)
+  // FEC (--fec): the group being filled, and with --fec auto the loss
+  // measured over the last interval (lost + rebuilt over sent).
+  fec_sender fec_;
+  bool fec_auto_ = false;
+  std::uint64_t fec_close_tsc_ = 0;     // a group open this long is closed short
+  std::uint64_t fec_next_adapt_ = 0, fec_adapt_tsc_ = 0;
+  std::uint64_t fec_seen_sent_ = 0, fec_seen_lost_ = 0;
+  std::uint32_t peer_rebuilt_ = 0, fec_seen_rebuilt_ = 0;
+  double fec_loss_ = 0;                 // smoothed loss rate (auto)
+  unsigned fec_off_votes_ = 0;          // intervals in a row auto chose off
   bool open_frame_ = false;        // encoded since the last flush
   std::atomic<std::uint32_t> rounds_done_{0};
   std::atomic<bool> drained_{true};

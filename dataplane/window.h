@@ -8,6 +8,7 @@
 // of two fixed at construction; nothing allocates afterwards.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 
@@ -24,6 +25,8 @@ public:
         present_(std::make_unique<bool[]>(capacity_pow2)) {}
 
   std::uint64_t next_expected() const { return base_; }
+  // Frame seq delivered already, or held here.
+  bool has(std::uint64_t seq) const { return seq < base_ || (seq - base_ < cap_ && present_[seq & mask_]); }
 
   verdict offer(std::uint64_t seq, T item) {
     if (seq < base_)
@@ -35,9 +38,10 @@ public:
       return verdict::duplicate;
     present_[i] = true;
     items_[i] = item;
+    if (ntouched_ < kTouched)
+      touched_[ntouched_++] = seq;  // reported by the next ACK (fill_ack)
     if (seq + 1 > high_)
       high_ = seq + 1;
-    latest_ = seq;
     return verdict::stored;
   }
 
@@ -56,37 +60,104 @@ public:
     return n;
   }
 
-  // The cumulative ack and the blocks held above it (sack.h): first the
-  // block of the frame stored last, then the highest blocks downwards, at
-  // most kMaxSackBlocks. Leaves a's duplicate fields alone.
-  void fill_ack(ack_info &a) const {
+  // The cumulative ack and the blocks held above it (sack.h), at most
+  // max_blocks (<= kMaxSackBlocks):
+  //   1. every block that gained a frame since the last ACK, and again
+  //      those of the two ACKs before (one of them may have been lost):
+  //      each frame is reported by the first ACKs after it arrives, so the
+  //      sender does not see a later frame acknowledged while an earlier
+  //      arrival goes unreported (RACK would call that one lost and resend
+  //      it);
+  //   2. then the other blocks in rotation, each ACK going on from where the
+  //      last one stopped, from the bottom up and around: a long fat path
+  //      with random loss holds hundreds of blocks, and news that every ACK
+  //      carrying it lost comes round again.
+  // Blocks come in ascending order within each part. Leaves a's duplicate
+  // fields alone.
+  void fill_ack(ack_info &a, std::size_t max_blocks = kMaxSackBlocks) {
     a.cum = base_;
     a.nblocks = 0;
-    if (high_ <= base_ + 1)
+    max_blocks = std::min(max_blocks, kMaxSackBlocks);
+    // What this ACK reports as fresh becomes "recent" for the next two.
+    const unsigned ntouched = ntouched_;
+    ntouched_ = 0;
+    recent_gen_ = (recent_gen_ + 1) % kRecentAcks;
+    std::uint64_t *recent = recent_[recent_gen_];
+    unsigned &nrecent = nrecent_[recent_gen_];
+    nrecent = 0;
+    if (high_ <= base_ + 1 || max_blocks == 0)
       return;
-    sack_block first{};
-    if (latest_ > base_ && latest_ < high_ && present_[latest_ & mask_]) {
-      first = {latest_, latest_ + 1};
-      while (first.start - 1 > base_ && present_[(first.start - 1) & mask_])
-        --first.start;
-      while (first.end < high_ && present_[first.end & mask_])
-        ++first.end;
-      a.blocks[a.nblocks++] = first;
+    const std::uint64_t lo = base_ + 1;
+    auto block_of = [&](std::uint64_t seq) {
+      sack_block b{seq, seq + 1};
+      while (b.start > lo && present_[(b.start - 1) & mask_])
+        --b.start;
+      while (b.end < high_ && present_[b.end & mask_])
+        ++b.end;
+      return b;
+    };
+    // 1. Fresh blocks, then recent ones, each taken once, within half the
+    // room (the rotation always moves on).
+    const std::size_t cap1 = std::max<std::size_t>(1, max_blocks / 2);
+    auto take = [&](std::uint64_t seq) {
+      if (seq < lo || seq >= high_ || !present_[seq & mask_])
+        return;  // delivered since
+      for (unsigned i = 0; i < a.nblocks; ++i)
+        if (seq >= a.blocks[i].start && seq < a.blocks[i].end)
+          return;  // in a block already taken
+      a.blocks[a.nblocks++] = block_of(seq);
+      recent[nrecent++] = a.blocks[a.nblocks - 1].start;
+    };
+    std::sort(touched_, touched_ + ntouched);
+    for (unsigned i = 0; i < ntouched && a.nblocks < cap1; ++i)
+      take(touched_[i]);
+    for (unsigned k = 1; k < kRecentAcks; ++k) {  // the previous ACK's first
+      const unsigned g = (recent_gen_ + kRecentAcks - k) % kRecentAcks;
+      for (unsigned i = 0; i < nrecent_[g] && a.nblocks < cap1; ++i)
+        take(recent_[g][i]);
     }
-    std::uint64_t seq = high_;  // exclusive upper end of what is left to scan
-    while (a.nblocks < kMaxSackBlocks && seq > base_ + 1) {
-      std::uint64_t e = seq;
-      while (e > base_ + 1 && !present_[(e - 1) & mask_])
-        --e;
-      if (e <= base_ + 1)
-        break;
-      std::uint64_t b = e - 1;
-      while (b > base_ + 1 && present_[(b - 1) & mask_])
-        --b;
-      if (b != first.start)
-        a.blocks[a.nblocks++] = {b, e};
-      seq = b;
+    std::sort(a.blocks, a.blocks + a.nblocks,
+              [](const sack_block &x, const sack_block &y) { return x.start < y.start; });
+    // 2. The rest in rotation: from scan_ (the block it falls in) up to
+    // high_, then from the bottom up to where it started. Blocks taken in
+    // part 1 are skipped (they are sorted: one cursor per pass).
+    const unsigned fresh = a.nblocks;
+    unsigned ti = 0;
+    auto taken = [&](std::uint64_t start) {
+      while (ti < fresh && a.blocks[ti].start < start)
+        ++ti;
+      return ti < fresh && a.blocks[ti].start == start;
+    };
+    std::uint64_t start = scan_ > lo && scan_ < high_ ? scan_ : lo;
+    while (start > lo && present_[(start - 1) & mask_])
+      --start;
+    std::uint64_t seq = start;
+    bool wrapped = start == lo;
+    for (;;) {
+      const std::uint64_t limit = wrapped && start != lo ? start : high_;
+      while (seq < limit && !present_[seq & mask_])
+        ++seq;
+      if (seq >= limit) {
+        if (wrapped)
+          break;
+        wrapped = true;
+        seq = lo;
+        ti = 0;
+        continue;
+      }
+      std::uint64_t e = seq + 1;
+      while (e < high_ && present_[e & mask_])
+        ++e;
+      if (!taken(seq)) {
+        if (a.nblocks == max_blocks) {
+          scan_ = seq;  // the next ACK's rotation starts with this block
+          return;
+        }
+        a.blocks[a.nblocks++] = {seq, e};
+      }
+      seq = e;
     }
+    scan_ = lo;  // everything fitted: the next rotation starts at the bottom
   }
 
   // Forget everything (the sender restarted); release(item) for held frames.
@@ -97,14 +168,29 @@ public:
         release(items_[i]);
         items_[i] = T{};
       }
-    base_ = high_ = latest_ = 0;
+    base_ = high_ = scan_ = 0;
+    ntouched_ = 0;
+    for (unsigned &n : nrecent_)
+      n = 0;
   }
 
 private:
   std::uint32_t cap_, mask_;
   std::unique_ptr<T[]> items_;
   std::unique_ptr<bool[]> present_;
-  std::uint64_t base_ = 0, high_ = 0, latest_ = 0;
+  std::uint64_t base_ = 0, high_ = 0;
+  std::uint64_t scan_ = 0;  // fill_ack's rotation point
+  // Frames stored since the last fill_ack; beyond kTouched, the rotation
+  // reports the rest.
+  static constexpr unsigned kTouched = 128;
+  std::uint64_t touched_[kTouched];
+  unsigned ntouched_ = 0;
+  // The blocks (their starts) that the last kRecentAcks ACKs reported as
+  // fresh: reported again.
+  static constexpr unsigned kRecentAcks = 3;
+  std::uint64_t recent_[kRecentAcks][kTouched];
+  unsigned nrecent_[kRecentAcks] = {};
+  unsigned recent_gen_ = 0;
 };
 
 }  // namespace hde::dp

@@ -36,6 +36,8 @@ enum class frame_type : std::uint8_t {
   data = 1,    // records of one stream
   ack = 2,     // receiver -> sender: selective acknowledgement (data plane)
   repair = 3,  // receiver -> sender: pages it could not rebuild (repair_entry list)
+  fec = 4,     // sender -> receiver: a parity shard over a group of DATA frames
+               // (seq = the group's first DATA seq, ack = k | m << 8 | index << 16)
 };
 
 // One page of a REPAIR frame: the sender sends it again whole.

@@ -106,6 +106,29 @@ for spec in "2 datacenter 2 loss=0.02,dup=0.02,reorder=0.05,seed=3" "1 internet 
   rm -rf "$out"
 done
 
+# FEC (--fec K,M) on a lossy, reordering, duplicating wire: byte-exact, and
+# the parity did the repairing — the destination rebuilt frames, and the
+# source resent fewer frames than the wire dropped.
+for spec in "2 16,2 loss=0.03,seed=6" "1 32,4 loss=0.03,dup=0.01,reorder=0.02,seed=7"; do
+  set -- $spec
+  out=$T/fec-$1-$2
+  if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --trace "$TRACE" --sink "$out" \
+       --workers "$1" --fec "$2" --impair "$3" --timeout 60 --quiet >"$T/lb.log" 2>&1 \
+     && [ "$(got_sha "$out")" = "$WANT" ]; then
+    rebuilt=$(sed -n 's/.*dest fec: [0-9]* parity frames, \([0-9]*\) frames rebuilt.*/\1/p' "$T/lb.log")
+    dropped=$(sed -n 's/.*impair ([^)]*): \([0-9]*\) frames dropped.*/\1/p' "$T/lb.log")
+    resent=$(sed -n 's/.*transport: retransmits \([0-9]*\).*/\1/p' "$T/lb.log" | awk '{s += $1} END {print s + 0}')
+    if [ "${rebuilt:-0}" -gt 0 ] && [ "${dropped:-0}" -gt 0 ] && [ "$resent" -lt "$dropped" ]; then
+      ok "fec $2 ($3, $1 worker(s)): $rebuilt frames rebuilt, $resent resent of $dropped dropped; image sha256 matches"
+    else
+      bad "fec $2 ($3): rebuilt '$rebuilt', resent '$resent', dropped '$dropped'"; tail -n 25 "$T/lb.log"
+    fi
+  else
+    bad "fec $2 ($3)"; tail -n 25 "$T/lb.log"
+  fi
+  rm -rf "$out"
+done
+
 # A preloaded trace (ingress runs rounds ahead of the workers) and a
 # synthetic trace (--gen): the gateway prints the image the destination must hold.
 out=$T/pre
@@ -173,7 +196,8 @@ fi
 # Bad arguments: a clear message and a non-zero exit, no crash.
 for args in "--role nope" "--role source" "--role dest" "--role source --gen mib=x" \
             "--role source --gen mib=8 --mode hybrid --codec lz4" \
-            "--role loopback --trace $TRACE --sink $T/x --window 100" "--role source --trace /nonexistent"; do
+            "--role loopback --trace $TRACE --sink $T/x --window 100" "--role source --trace /nonexistent" \
+            "--role source --gen mib=8 --fec 4,8" "--role source --gen mib=8 --fec 65,1" "--role source --gen mib=8 --fec 8"; do
   "$GW" $EAL --file-prefix "hdet$$bad" -- $args >"$T/bad.log" 2>&1
   rc=$?
   if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "hde-gateway: " "$T/bad.log"; then

@@ -12,6 +12,7 @@
 #include <deque>
 #include <queue>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "sender.h"
@@ -70,30 +71,56 @@ TEST(RecvWindow, ReordersAndRejectsDuplicates) {
 }
 
 // The block of the frame stored last comes first, then the highest blocks.
-TEST(RecvWindow, AckBlocksNewestFirstThenHighest) {
+TEST(RecvWindow, AckBlocksFreshFirstThenInRotation) {
   recv_window<int> r(1024);
   for (std::uint64_t s : {2, 3, 6, 7, 8, 12, 20, 21})
     r.offer(s, 0);
-  r.offer(4, 0);  // stored last: joins 2..3 into 2..4
+  r.offer(4, 0);  // joins 2..3 into 2..4
   ack_info a;
   r.fill_ack(a);
   EXPECT_EQ(a.cum, 0u);
   ASSERT_EQ(a.nblocks, 4u);
   EXPECT_EQ(a.blocks[0].start, 2u);
   EXPECT_EQ(a.blocks[0].end, 5u);
-  EXPECT_EQ(a.blocks[1].start, 20u);
-  EXPECT_EQ(a.blocks[1].end, 22u);
+  EXPECT_EQ(a.blocks[1].start, 6u);
+  EXPECT_EQ(a.blocks[1].end, 9u);
   EXPECT_EQ(a.blocks[2].start, 12u);
-  EXPECT_EQ(a.blocks[3].start, 6u);
-  EXPECT_EQ(a.blocks[3].end, 9u);
-  // More holes than room: the newest block and the highest ones.
-  recv_window<int> big(4096);
-  for (std::uint64_t s = 1; s < 200; s += 2)
-    big.offer(s, 0);
-  big.fill_ack(a);
-  ASSERT_EQ(a.nblocks, kMaxSackBlocks);
-  EXPECT_EQ(a.blocks[0].start, 199u);
-  EXPECT_EQ(a.blocks[1].start, 197u);
+  EXPECT_EQ(a.blocks[3].start, 20u);
+  EXPECT_EQ(a.blocks[3].end, 22u);
+  // More blocks than one ACK holds (a long fat path with random loss):
+  // what arrived since the last ACK comes first, whole blocks; the others
+  // rotate, so each block is reported within a few ACKs.
+  for (std::size_t room : {std::size_t{4}, std::size_t{37}, kMaxSackBlocks}) {
+    recv_window<int> big(4096);
+    for (std::uint64_t s = 1; s < 800; s += 2)  // 400 blocks of one frame
+      big.offer(s, 0);
+    std::set<std::uint64_t> seen;
+    // Fresh and recent blocks take at most half of each ACK, the rotation
+    // the rest: 400 blocks within 400 / (room / 2) ACKs and a few.
+    const std::size_t acks = 400 / (room / 2) + 3;
+    for (std::size_t k = 0; k < acks; ++k) {
+      big.fill_ack(a, room);
+      ASSERT_EQ(a.nblocks, room);
+      for (std::size_t i = 0; i < a.nblocks; ++i) {
+        EXPECT_EQ(a.blocks[i].end, a.blocks[i].start + 1);
+        seen.insert(a.blocks[i].start);
+      }
+    }
+    EXPECT_EQ(seen.size(), 400u) << "room " << room;
+    // New arrivals are in the very next ACK, however many blocks wait.
+    big.offer(900, 0);
+    big.offer(302, 0);  // joins 301 and 303 into 301..303
+    big.fill_ack(a, room);
+    bool joined = false, high = false;
+    for (std::size_t i = 0; i < a.nblocks; ++i) {
+      joined |= a.blocks[i].start == 301 && a.blocks[i].end == 304;
+      high |= a.blocks[i].start == 900 && a.blocks[i].end == 901;
+    }
+    EXPECT_TRUE(joined && high) << "room " << room;
+  }
+  EXPECT_EQ(ack_blocks_for(1472, 32), kMaxSackBlocks);
+  EXPECT_EQ(ack_blocks_for(548, 32), (548u - 32 - 24) / 8);
+  EXPECT_EQ(ack_blocks_for(40, 32), 0u);
 }
 
 TEST(AckPayload, RoundTripAndMalformed) {
