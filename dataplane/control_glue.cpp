@@ -114,6 +114,35 @@ json stats_json(const gateway_view &v) {
                    {"acks", minus(now.acks, z.acks)},
                    {"rungs", rungs}};
   }
+  if (!v.workers.empty()) {
+    // The transport, per stream (gauges now, counters since the start):
+    // what the sender measures of the path and how it drives it.
+    json rows = json::array();
+    for (worker *w : v.workers) {
+      const worker_stats s = snap(w->stats());
+      const double tx = double(s.frames_sent + s.retransmits);
+      rows.push_back({{"stream", w->id()},
+                      {"state", cc_state_name(static_cast<cc_state>(s.cc_state))},
+                      {"delivery_mbps", s.delivery_bps / 1e6},
+                      {"bottleneck_mbps", s.btl_bw_bps / 1e6},
+                      {"pacing_mbps", s.pacing_bps / 1e6},
+                      {"min_rtt_us", s.min_rtt_ns / 1e3},
+                      {"srtt_us", s.srtt_ns / 1e3},
+                      {"inflight_cap_bytes", s.cwnd_bytes},
+                      {"inflight_bytes", s.inflight_bytes},
+                      {"frames", s.frames_sent},
+                      {"retransmits", s.retransmits},
+                      {"loss_rate", tx > 0 ? double(s.lost_frames + s.fec_rebuilt) / tx : 0.0},
+                      {"spurious", s.spurious},
+                      {"tail_probes", s.tlp_probes},
+                      {"timeouts", s.rto_events},
+                      {"heavy_loss_rounds", s.loss_rounds},
+                      {"fec", s.fec_k != 0 ? std::to_string(s.fec_k) + "," + std::to_string(s.fec_m) : "off"},
+                      {"fec_parity_frames", s.fec_parity_frames},
+                      {"fec_rebuilt", s.fec_rebuilt}});
+    }
+    j["transport"] = rows;
+  }
   if (v.drx != nullptr) {
     const dest_stats &d = now.dst;
     json drops = json::object();
@@ -138,6 +167,9 @@ json stats_json(const gateway_view &v) {
                  {"pages_lost", minus(d.pages_lost, z.dst.pages_lost)},
                  {"pages_repaired", minus(d.pages_repaired, z.dst.pages_repaired)},
                  {"repair_frames", minus(d.repair_frames, z.dst.repair_frames)},
+                 {"fec_parity", minus(d.fec_parity, z.dst.fec_parity)},
+                 {"fec_rebuilt", minus(d.fec_rebuilt, z.dst.fec_rebuilt)},
+                 {"fec_unrecoverable", minus(d.fec_unrecoverable, z.dst.fec_unrecoverable)},
                  {"complete", v.drx->complete()},
                  {"drops", drops}};
   }
