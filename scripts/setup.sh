@@ -19,6 +19,7 @@ PKGS=(
   libbenchmark-dev                         # micro-benchmarks
   clang libclang-rt-14-dev                 # libFuzzer target
   iproute2 python3 bc                      # namespaces for e2e tests, scripts
+  qemu-system-x86                          # real QEMU 7.2 migrations (tests/qemu)
 )
 
 missing=()
