@@ -460,6 +460,11 @@ int main(int argc, char **argv) {
   const double secs = double(rte_rdtsc() - t0) / hz;
   std::printf("\n---------------------- hde-gateway summary (%.2f s) ----------------------\n", secs);
   if (is_src) {
+    {  // what the source ran with at the end (live changes included)
+      const live_config *c = live.get();
+      std::printf("  source: mode %s, codec %s, link rate %s\n", mode_name(c->enc.m), to_string(c->enc.codec()).c_str(),
+                  c->link_rate_bps ? (std::to_string(c->link_rate_bps / 1000000) + " Mbit/s").c_str() : "unlimited");
+    }
     print_port_stats(src_port, "source");
     for (auto &w : workers) {
       const auto &e = w->enc_stats();
