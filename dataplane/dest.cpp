@@ -92,6 +92,7 @@ struct dest_decoder::stream : page_sink {
   recv_window<rte_mbuf *> win;
   std::uint32_t unacked = 0;  // frames since the last ack
   bool ack_due = false;       // a duplicate or gap: ack at once
+  bool drain_due = false;     // frames stored since the last drain
   std::uint32_t dup_count = 0;     // duplicate DATA frames (reported in ACKs: DSACK)
   std::uint64_t last_dup_seq = 0;
   std::uint64_t first_unacked_tsc = 0;
@@ -165,7 +166,7 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     sp->id = h.stream;
   }
   stream &s = *sp;
-  if (low_mbufs_ && h.seq != s.win.next_expected()) {
+  if (low_mbufs_ && h.seq != s.win.next_missing()) {
     // Holding it could use up the pool and leave no mbuf for the frame that
     // fills the gap: drop it, and tell the source (SACK) what is missing.
     ++st_.low_mbufs;
@@ -191,8 +192,18 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     rte_pktmbuf_free(m);
     return;
   }
-  if (h.seq != s.win.next_expected())
-    s.ack_due = true;  // a gap: tell the source now
+  if (h.seq + 1 != s.win.next_missing())
+    s.ack_due = true;  // out of order (a gap, or one filled): tell the source now
+  s.drain_due = true;   // decoded after this poll's ACKs are out (poll)
+  if (s.unacked++ == 0)
+    s.first_unacked_tsc = now;
+}
+
+// Decode the stream's in-order frames. After the ACKs: the source hears of
+// a frame as soon as it is here, not once it has been decoded.
+void dest_decoder::drain(stream &s) {
+  s.drain_due = false;
+  const bool apply = !sealed_.load(std::memory_order_relaxed);
   s.win.drain([&](rte_mbuf *f) {
     if (!apply) {  // sealed: acknowledged, not applied
       rte_pktmbuf_free(f);
@@ -220,8 +231,6 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
   });
   if (s.fec)
     s.fec->release_below(s.win.next_expected());
-  if (s.unacked++ == 0)
-    s.first_unacked_tsc = now;
 }
 
 // A FEC frame (checked like a DATA frame by dest_rx): when its group has now
@@ -357,11 +366,19 @@ unsigned dest_decoder::poll(std::uint64_t now) {
     else
       on_frame(m[i], now);
   }
-  std::uint32_t done = 0, want = 0;
+  // ACKs first, then decoding: a slow decode never delays what the source
+  // learns (its loss detection times every frame from its ACK).
   for (std::uint16_t id : active_) {
     stream &s = *streams_[id];
     if (s.ack_due || s.unacked >= kAckEvery || (s.unacked > 0 && now - s.first_unacked_tsc >= ack_delay_tsc_))
       send_ack(s);
+  }
+  for (std::uint16_t id : active_)
+    if (streams_[id]->drain_due)
+      drain(*streams_[id]);
+  std::uint32_t done = 0, want = 0;
+  for (std::uint16_t id : active_) {
+    stream &s = *streams_[id];
     if (!s.missing.empty())
       send_repairs(s, now);
     want = std::max(want, s.dec.peer_streams());

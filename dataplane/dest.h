@@ -97,6 +97,7 @@ private:
   struct stream;
   void on_frame(rte_mbuf *m, std::uint64_t now);
   void on_parity(rte_mbuf *m, std::uint64_t now);
+  void drain(stream &s);
   void send_ack(stream &s);
   void send_repairs(stream &s, std::uint64_t now);
   bool reply(rte_mbuf *m, std::size_t len);

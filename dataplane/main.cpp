@@ -476,12 +476,12 @@ int main(int argc, char **argv) {
                   (unsigned long long)e.rung_pages[3], (unsigned long long)s.frames_sent,
                   e.frame_bytes / 1e6, (unsigned long long)s.acks, (unsigned long long)s.tx_full);
       const double tx = double(s.frames_sent + s.retransmits);
-      std::printf("  stream %u transport: retransmits %llu (lost %llu, tail probes %llu, timeouts %llu), "
+      std::printf("  stream %u transport: retransmits %llu (lost %llu, tail probes %llu, timeouts %llu, %llu undone), "
                   "spurious %llu (%.3f %% of frames), loss rate %.3f %%, delivery %.1f Mbit/s, bottleneck "
                   "estimate %.1f Mbit/s, pacing %.1f Mbit/s, RTT min %.0f us smoothed %.0f us, cwnd %llu B, "
                   "state %s, heavy-loss rounds %llu\n",
                   w->id(), (unsigned long long)s.retransmits, (unsigned long long)s.lost_frames,
-                  (unsigned long long)s.tlp_probes, (unsigned long long)s.rto_events,
+                  (unsigned long long)s.tlp_probes, (unsigned long long)s.rto_events, (unsigned long long)s.spurious_rto,
                   (unsigned long long)s.spurious, tx > 0 ? 100.0 * double(s.spurious) / tx : 0.0,
                   tx > 0 ? 100.0 * double(s.lost_frames) / tx : 0.0, s.delivery_bps / 1e6, s.btl_bw_bps / 1e6,
                   s.pacing_bps / 1e6, s.min_rtt_ns / 1e3, s.srtt_ns / 1e3, (unsigned long long)s.cwnd_bytes,

@@ -81,8 +81,13 @@ void rate_model::update_round(const rate_sample &rs) {
   next_round_delivered_ = rs.delivered_total;
   ++round_count_;
   round_start_ = true;
-  // The round that just ended: was its loss heavy?
+  // The round that just ended: was its loss heavy? Did it lose frames
+  // while the queue grew (STARTUP overshooting a bottleneck buffer)?
   const std::uint64_t total = round_acked_ + round_lost_;
+  startup_overshoot_ = total >= 8ull * mss_ &&
+                       static_cast<double>(round_lost_) > kStartupLossThresh * static_cast<double>(total) &&
+                       min_rtt_ != 0 && static_cast<double>(round_max_rtt_) > kQueueRttRatio * static_cast<double>(min_rtt_);
+  round_max_rtt_ = 0;
   if (total >= 8ull * mss_ && static_cast<double>(round_lost_) > kLossThresh * static_cast<double>(total)) {
     if (++lossy_rounds_in_row_ >= 2) {
       inflight_hi_ = std::max<std::uint64_t>(round_acked_, std::uint64_t{kMinCwndFrames} * mss_);
@@ -173,7 +178,11 @@ void rate_model::update_state(std::uint64_t now, const rate_sample &rs) {
       filled_pipe_ = true;
     }
   }
-  if (!filled_pipe_ && lossy_rounds_in_row_ >= 2)
+  // ... or when a round lost more than 2 % of its frames with the RTT a
+  // quarter above its minimum: the rate overshot the bottleneck and its
+  // buffer is overflowing (BBR v2's loss exit, with the queue as witness so
+  // that random loss on a long path does not end STARTUP at a low rate).
+  if (!filled_pipe_ && (lossy_rounds_in_row_ >= 2 || (round_start_ && startup_overshoot_)))
     filled_pipe_ = true;
   if (state_ == cc_state::startup && filled_pipe_)
     state_ = cc_state::drain;
@@ -236,6 +245,7 @@ void rate_model::on_ack(std::uint64_t now, const rate_sample &rs) {
   update_round(rs);
   round_acked_ += rs.newly_acked;
   round_lost_ += rs.newly_lost;
+  round_max_rtt_ = std::max(round_max_rtt_, rs.rtt);
   update_bw(now, rs);
   update_state(now, rs);
   update_min_rtt(now, rs);

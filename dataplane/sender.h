@@ -47,6 +47,8 @@ struct alignas(64) sender_stats {
   std::uint64_t lost_bytes = 0;
   std::uint64_t tlp_probes = 0;
   std::uint64_t rto_events = 0;
+  std::uint64_t spurious_rto = 0;  // timeouts undone: an original sent before it was acked
+  std::uint64_t rto_undone = 0;    // frames they had marked lost, back in flight
   std::uint64_t dup_reports = 0;   // duplicates the receiver reported (any cause)
   std::uint64_t spurious = 0;      // ... of which were frames we had retransmitted
   std::uint64_t queue_overflow = 0;  // bookkeeping queue full (the RTO covers it)
@@ -182,6 +184,8 @@ public:
       ++base_;
     }
     on_dsack(a);
+    if (acc.original_after_rto)
+      undo_rto();
     if (acc.rtt != 0)
       rtt_sample(acc.rtt);
     if (delivered_ > app_limited_until_)
@@ -250,6 +254,7 @@ public:
           lost_q_.push(seq);
       }
       ++st_.rto_events;
+      rto_tsc_ = now;
       backoff_ = std::min<std::uint64_t>(backoff_ * 2, 64);
       last_progress_ = now;
       rto_recovery_ = true;
@@ -335,6 +340,7 @@ private:
     bool have = false, app_limited = false;
     std::uint64_t prior_delivered = 0, send_elapsed = 0, ack_elapsed = 0;
     std::uint64_t rtt = 0;
+    bool original_after_rto = false;
   };
 
   bool rtx_bit(std::uint64_t seq) const { return (rtx_bits_[(seq % kRtxBits) / 64] >> (seq % 64)) & 1; }
@@ -411,6 +417,8 @@ private:
       acc.ack_elapsed = delivered_tsc_ - s.delivered_tsc;
       first_sent_tsc_ = s.sent_tsc;
     }
+    if (rto_recovery_ && s.transmissions == 1 && s.sent_tsc < rto_tsc_)
+      acc.original_after_rto = true;  // sent before the timeout, never resent, and here: it was not lost
     const std::uint64_t rtt = now > s.sent_tsc ? now - s.sent_tsc : 1;
     if (s.transmissions == 1)  // Karn: RTT samples from frames sent once
       acc.rtt = acc.rtt == 0 ? rtt : std::min(acc.rtt, rtt);
@@ -436,6 +444,28 @@ private:
       ++st_.queue_overflow;  // cannot happen with 2x capacity; the RTO would cover it
     else
       lost_q_.push(seq);
+  }
+
+  // A timeout was spurious (F-RTO's test, RFC 5682): an ACK came for a
+  // frame sent before it and never resent — the path was slow (a receiver
+  // descheduled, an ACK burst held up), not broken. Frames the timeout
+  // marked lost and not yet resent are back in flight; their queued
+  // retransmissions are dropped (pump skips frames no longer lost).
+  void undo_rto() {
+    rto_recovery_ = false;
+    std::uint64_t undone = 0;
+    for (std::uint64_t seq = base_; seq < sent_; ++seq) {
+      slot &s = at(seq);
+      if (!s.acked && s.lost && s.transmissions == 1 && s.sent_tsc < rto_tsc_) {
+        s.lost = false;
+        inflight_ += s.len;
+        undone += s.len;
+        ++st_.rto_undone;
+      }
+    }
+    lost_pending_ -= std::min(lost_pending_, undone);
+    cursor_ = base_;  // RACK looks at them again
+    ++st_.spurious_rto;
   }
 
   // RACK: frames sent before the latest delivered one, and not delivered
@@ -561,7 +591,7 @@ private:
   std::uint32_t dup_count_ = 0;
   // RTT and timers.
   double srttf_ = 0, rttvar_ = 0;
-  std::uint64_t srtt_ = 0, rto_, backoff_ = 1, last_progress_ = 0;
+  std::uint64_t srtt_ = 0, rto_, backoff_ = 1, last_progress_ = 0, rto_tsc_ = 0;
   bool tlp_out_ = false, tlp_pending_ = false, rto_recovery_ = false;
   sender_stats st_;
 };

@@ -271,6 +271,7 @@ void worker::publish_stats() {
   st_.lost_frames = t.lost_frames;
   st_.tlp_probes = t.tlp_probes;
   st_.rto_events = t.rto_events;
+  st_.spurious_rto = t.spurious_rto;
   st_.dup_reports = t.dup_reports;
   st_.spurious = t.spurious;
   st_.loss_rounds = r.loss_rounds();

@@ -46,6 +46,7 @@ struct alignas(64) worker_stats {
   std::uint64_t lost_frames = 0;   // marked lost (RACK or a timeout)
   std::uint64_t tlp_probes = 0;    // tail-loss probes
   std::uint64_t rto_events = 0;    // retransmit timeouts
+  std::uint64_t spurious_rto = 0;  // ... found spurious and undone (F-RTO)
   std::uint64_t dup_reports = 0;   // duplicates the destination reported
   std::uint64_t spurious = 0;      // ... of frames we retransmitted: needless retransmits
   std::uint64_t loss_rounds = 0;   // round trips with heavy loss (capped data in flight)

@@ -25,6 +25,9 @@ public:
         present_(std::make_unique<bool[]>(capacity_pow2)) {}
 
   std::uint64_t next_expected() const { return base_; }
+  // The first frame not yet received (>= next_expected(): frames received
+  // in order but not drained yet lie between them). The cumulative ack.
+  std::uint64_t next_missing() const { return contig_; }
   // Frame seq delivered already, or held here.
   bool has(std::uint64_t seq) const { return seq < base_ || (seq - base_ < cap_ && present_[seq & mask_]); }
 
@@ -42,6 +45,8 @@ public:
       touched_[ntouched_++] = seq;  // reported by the next ACK (fill_ack)
     if (seq + 1 > high_)
       high_ = seq + 1;
+    while (contig_ < high_ && present_[contig_ & mask_])
+      ++contig_;
     return verdict::stored;
   }
 
@@ -57,6 +62,7 @@ public:
       ++n;
       deliver(item);
     }
+    contig_ = std::max(contig_, base_);
     return n;
   }
 
@@ -75,7 +81,9 @@ public:
   // Blocks come in ascending order within each part. Leaves a's duplicate
   // fields alone.
   void fill_ack(ack_info &a, std::size_t max_blocks = kMaxSackBlocks) {
-    a.cum = base_;
+    // Frames received in order but not decoded yet are acknowledged too:
+    // the ACK need not wait for the decoder.
+    a.cum = contig_;
     a.nblocks = 0;
     max_blocks = std::min(max_blocks, kMaxSackBlocks);
     // What this ACK reports as fresh becomes "recent" for the next two.
@@ -85,9 +93,9 @@ public:
     std::uint64_t *recent = recent_[recent_gen_];
     unsigned &nrecent = nrecent_[recent_gen_];
     nrecent = 0;
-    if (high_ <= base_ + 1 || max_blocks == 0)
+    if (high_ <= contig_ + 1 || max_blocks == 0)
       return;
-    const std::uint64_t lo = base_ + 1;
+    const std::uint64_t lo = contig_ + 1;
     auto block_of = [&](std::uint64_t seq) {
       sack_block b{seq, seq + 1};
       while (b.start > lo && present_[(b.start - 1) & mask_])
@@ -168,7 +176,7 @@ public:
         release(items_[i]);
         items_[i] = T{};
       }
-    base_ = high_ = scan_ = 0;
+    base_ = high_ = scan_ = contig_ = 0;
     ntouched_ = 0;
     for (unsigned &n : nrecent_)
       n = 0;
@@ -179,6 +187,7 @@ private:
   std::unique_ptr<T[]> items_;
   std::unique_ptr<bool[]> present_;
   std::uint64_t base_ = 0, high_ = 0;
+  std::uint64_t contig_ = 0;  // next_missing()
   std::uint64_t scan_ = 0;  // fill_ack's rotation point
   // Frames stored since the last fill_ack; beyond kTouched, the rotation
   // reports the rest.

@@ -118,6 +118,19 @@ TEST(RecvWindow, AckBlocksFreshFirstThenInRotation) {
     }
     EXPECT_TRUE(joined && high) << "room " << room;
   }
+  // Frames received in order but not drained (decoded) yet are acked.
+  recv_window<int> nd(64);
+  for (std::uint64_t q : {0, 1, 2, 5})
+    nd.offer(q, 0);
+  EXPECT_EQ(nd.next_expected(), 0u);
+  EXPECT_EQ(nd.next_missing(), 3u);
+  nd.fill_ack(a);
+  EXPECT_EQ(a.cum, 3u);
+  ASSERT_EQ(a.nblocks, 1u);
+  EXPECT_EQ(a.blocks[0].start, 5u);
+  EXPECT_EQ(nd.drain([](int) {}), 3u);
+  nd.offer(3, 0);
+  EXPECT_EQ(nd.next_missing(), 4u);
   EXPECT_EQ(ack_blocks_for(1472, 32), kMaxSackBlocks);
   EXPECT_EQ(ack_blocks_for(548, 32), (548u - 32 - 24) / 8);
   EXPECT_EQ(ack_blocks_for(40, 32), 0u);
@@ -292,6 +305,39 @@ TEST(Rack, TimeoutsResendTheOldestFirst) {
     s.on_timer(t);
   }
   EXPECT_TRUE(s.empty());
+}
+
+// A timeout that was not a loss (the receiver was descheduled, its ACKs
+// late): the first ACK after it acknowledges originals sent before it, so
+// the frames it marked lost go back in flight instead of being resent.
+TEST(Rack, SpuriousTimeoutIsUndone) {
+  sender<int> s(cfg());
+  for (int i = 0; i < 8; ++i)
+    s.push(i, kLen);
+  std::vector<std::uint64_t> out;
+  auto tx = [&](int, std::uint64_t seq, bool) { out.push_back(seq); };
+  for (int i = 0; i < 8; ++i)
+    s.pump(i * 20000, 1, tx);
+  ASSERT_EQ(out.size(), 8u);
+  s.on_ack(20 * kMs, ack(1), [](int) {});  // an RTT sample: 20 ms
+  std::uint64_t t = 20 * kMs;
+  for (; s.stats().rto_events == 0; t += kMs)
+    s.on_timer(t);
+  out.clear();
+  s.pump(t, 8, tx);
+  // The tail-loss probe (frame 7) that was due, then one frame at a time.
+  ASSERT_GE(out.size(), 1u);
+  ASSERT_LE(out.size(), 2u);
+  const std::uint64_t resent = s.stats().retransmits;
+  // The late ACK: originals 1..3 arrived.
+  s.on_ack(t + 1 * kMs, ack(4), [](int) {});
+  EXPECT_EQ(s.stats().spurious_rto, 1u);
+  out.clear();
+  s.pump(t + 2 * kMs, 8, tx);
+  EXPECT_TRUE(out.empty()) << "frames 4..7 are in flight again, not resent";
+  s.on_ack(t + 3 * kMs, ack(8), [](int) {});
+  EXPECT_TRUE(s.empty());
+  EXPECT_EQ(s.stats().retransmits, resent);
 }
 
 // --- a link simulation ---------------------------------------------------------------
