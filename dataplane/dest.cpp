@@ -93,6 +93,7 @@ struct dest_decoder::stream : page_sink {
   std::uint32_t unacked = 0;  // frames since the last ack
   bool ack_due = false;       // a duplicate or gap: ack at once
   bool drain_due = false;     // frames stored since the last drain
+  std::size_t reported_missing = 0;  // missing pages as the last ACK said
   std::uint32_t dup_count = 0;     // duplicate DATA frames (reported in ACKs: DSACK)
   std::uint64_t last_dup_seq = 0;
   std::uint64_t first_unacked_tsc = 0;
@@ -306,6 +307,7 @@ void dest_decoder::send_ack(stream &s) {
   if (!reply(m, len))
     return;  // retried at the next poll: the stream stays due
   ++st_.acks_sent;
+  s.reported_missing = s.missing.size();
   s.unacked = 0;
   s.ack_due = false;
 }
@@ -373,9 +375,16 @@ unsigned dest_decoder::poll(std::uint64_t now) {
     if (s.ack_due || s.unacked >= kAckEvery || (s.unacked > 0 && now - s.first_unacked_tsc >= ack_delay_tsc_))
       send_ack(s);
   }
-  for (std::uint16_t id : active_)
-    if (streams_[id]->drain_due)
-      drain(*streams_[id]);
+  for (std::uint16_t id : active_) {
+    stream &s = *streams_[id];
+    if (!s.drain_due)
+      continue;
+    drain(s);
+    // Decoding found pages lost, or repaired them: the source must hear the
+    // new count (it is not done while its last ACK says pages are missing).
+    if (s.missing.size() != s.reported_missing)
+      send_ack(s);
+  }
   std::uint32_t done = 0, want = 0;
   for (std::uint16_t id : active_) {
     stream &s = *streams_[id];

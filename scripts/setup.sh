@@ -18,6 +18,7 @@ PKGS=(
   libcmocka-dev libgtest-dev libgmock-dev  # tests
   libbenchmark-dev                         # micro-benchmarks
   clang libclang-rt-14-dev                 # libFuzzer target
+  librapidcheck-dev                        # property tests (CRDTs)
   iproute2 python3 bc                      # namespaces for e2e tests, scripts
   qemu-system-x86                          # real QEMU 7.2 migrations (tests/qemu)
 )
