@@ -255,6 +255,7 @@ public:
       }
       ++st_.rto_events;
       rto_tsc_ = now;
+      rto_high_ = sent_;  // the undo test stays armed until these are resolved
       backoff_ = std::min<std::uint64_t>(backoff_ * 2, 64);
       last_progress_ = now;
       rto_recovery_ = true;
@@ -417,7 +418,7 @@ private:
       acc.ack_elapsed = delivered_tsc_ - s.delivered_tsc;
       first_sent_tsc_ = s.sent_tsc;
     }
-    if (rto_recovery_ && s.transmissions == 1 && s.sent_tsc < rto_tsc_)
+    if (rto_high_ > base_ && s.transmissions == 1 && s.sent_tsc < rto_tsc_)
       acc.original_after_rto = true;  // sent before the timeout, never resent, and here: it was not lost
     const std::uint64_t rtt = now > s.sent_tsc ? now - s.sent_tsc : 1;
     if (s.transmissions == 1)  // Karn: RTT samples from frames sent once
@@ -448,11 +449,15 @@ private:
 
   // A timeout was spurious (F-RTO's test, RFC 5682): an ACK came for a
   // frame sent before it and never resent — the path was slow (a receiver
-  // descheduled, an ACK burst held up), not broken. Frames the timeout
+  // descheduled, an ACK burst held up), not broken. The test stays armed
+  // until every frame in flight at the timeout is resolved, not just for the
+  // first ACK after it: that one may acknowledge only the frame resent first.
+  // Frames truly lost among those put back are found again by RACK. Frames the timeout
   // marked lost and not yet resent are back in flight; their queued
   // retransmissions are dropped (pump skips frames no longer lost).
   void undo_rto() {
     rto_recovery_ = false;
+    rto_high_ = 0;  // disarmed: one undo per timeout
     std::uint64_t undone = 0;
     for (std::uint64_t seq = base_; seq < sent_; ++seq) {
       slot &s = at(seq);
@@ -591,7 +596,7 @@ private:
   std::uint32_t dup_count_ = 0;
   // RTT and timers.
   double srttf_ = 0, rttvar_ = 0;
-  std::uint64_t srtt_ = 0, rto_, backoff_ = 1, last_progress_ = 0, rto_tsc_ = 0;
+  std::uint64_t srtt_ = 0, rto_, backoff_ = 1, last_progress_ = 0, rto_tsc_ = 0, rto_high_ = 0;
   bool tlp_out_ = false, tlp_pending_ = false, rto_recovery_ = false;
   sender_stats st_;
 };
