@@ -34,6 +34,32 @@ assert rungs["zero"]["pages"] > 0 and rungs["delta"]["pages"] > 0 and rungs["ref
 PY
 }
 
+# The link model: migration time and goodput at several rates, with N
+# workers, and over a link that changes during the migration.
+if "$EST" -q --json --link-mbps 1,10,100000 --workers 2 --link-schedule 100:30%,1:40%,100 "$T/gen" >"$T/links.json" 2>"$T/err" \
+   && python3 - "$T/links.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+t, links, sch = j["total"], j["links"], j["link_schedule"]
+assert j["workers"] == 2 and [l["link_mbps"] for l in links] == [1, 10, 100000], links
+slow, mid, fast = links
+# A slow link: the wire decides, time = wire bits / rate.
+assert abs(slow["seconds"] - t["wire_bytes"] * 8 / 1e6) < 1e-6 * slow["seconds"] + 1e-9, slow
+assert slow["seconds"] > mid["seconds"] > fast["seconds"] > 0
+assert slow["link_bound_s"] > 0 and slow["cpu_bound_s"] == 0
+# A very fast link: the two workers decide (encode or decode CPU / 2 per round).
+assert fast["cpu_bound_s"] > 0
+assert abs(fast["goodput_mbps"] - t["raw_bytes"] * 8 / fast["seconds"] / 1e6) < 1e-6 * fast["goodput_mbps"]
+# 40 % of the bytes at 1 Mbit/s, the rest at 100: between the two flat rates.
+assert links[0]["seconds"] > sch["seconds"] > links[1]["seconds"] * 0.3, sch
+assert sch["schedule"] == "100:30%,1:40%,100"
+PY
+then
+  ok "link model: time and goodput at 1, 10 and 100000 Mbit/s with 2 workers, and a changing link"
+else
+  bad "link model"; cat "$T/err"
+fi
+
 for mode in datacenter internet hybrid; do
   if "$EST" -q --mode "$mode" --json "$T/gen" >"$T/$mode.json" 2>"$T/err" && check_json "$T/$mode.json"; then
     ok "generated trace, $mode mode, verified, JSON keys"
@@ -97,7 +123,9 @@ expect_fail "bad mode" "mode" --mode warp "$T/gen"
 expect_fail "bad codec" "codec" --codec zstd:42 "$T/gen"
 # Every command-line error exits 2.
 expect_fail "codec forced in hybrid mode" "hybrid" --mode hybrid --codec lz4 "$T/gen"
-for args in "--mode warp" "--codec zstd:42" "--mode hybrid --codec lz4" "--mtu 10" "--cache-mb abc" "--no-such-option" ""; do
+for args in "--mode warp" "--codec zstd:42" "--mode hybrid --codec lz4" "--mtu 10" "--cache-mb abc" "--no-such-option" \
+            "--link-mbps 100,abc" "--link-mbps 0" "--link-schedule 100:50%,10:60%" "--link-schedule 100,10:50%" \
+            "--link-schedule 100:x" "--workers 0" ""; do
   "$EST" -q $args "$T/gen" >/dev/null 2>&1
   rc=$?
   [ -z "$args" ] && { "$EST" -q >/dev/null 2>&1; rc=$?; }

@@ -20,7 +20,14 @@ struct options {
   // No --cache-mb: size the cache to the guest (default_cache_mb).
   bool cache_auto = true;
   std::size_t mtu = 1500;
-  double link_mbps = 1000;  // hybrid mode: link rate the selector optimises for
+  double link_mbps = 1000;  // hybrid mode: link rate the selector optimises for (the first of link_rates)
+  // The links to model migration time on (--link-mbps R[,R...]), and a link
+  // that changes during the migration (--link-schedule): (rate, share of the
+  // pages) pieces in order, shares summing to 1.
+  std::vector<double> link_rates{1000};
+  std::vector<std::pair<double, double>> link_schedule;
+  std::string link_schedule_spec;
+  unsigned workers = 1;     // worker lcores (and decode lcores) the model assumes
   bool json = false;
   bool reference = false;  // also compute the QEMU-style reference figures
   bool progress = true;
@@ -65,6 +72,21 @@ bool replay(const options &opt, run_result &out, std::string &err);
 
 // Reference figures over the same rounds (computed in the same run).
 bool compute_reference(const options &opt, reference_result &out, std::string &err);
+
+// Modelled migration over a link: rounds one after another, each taking
+// max(encode CPU s / workers, decode CPU s / workers, wire bits / rate).
+struct link_model {
+  double mbps = 0;            // 0: a schedule
+  double seconds = 0;         // modelled migration time
+  double goodput_mbps = 0;    // guest bytes moved per second (raw bytes x 8 / seconds / 1e6)
+  double link_bound_s = 0;    // time the link was the bottleneck
+  double cpu_bound_s = 0;     // ... the workers (encode or decode)
+};
+link_model model_link(const run_result &r, double mbps);
+link_model model_schedule(const run_result &r, const std::vector<std::pair<double, double>> &schedule);
+// "1000:30%,50:40%,1000" -> pieces; the last may omit its share (the rest).
+bool parse_link_schedule(const std::string &spec, std::vector<std::pair<double, double>> &out, std::string &err);
+bool parse_link_rates(const std::string &spec, std::vector<double> &out, std::string &err);
 
 void print_text(const run_result &r);
 void print_json(const run_result &r);

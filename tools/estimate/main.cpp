@@ -21,8 +21,16 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0, 1 << 20));
   app.add_option("--mtu", opt.mtu, "link MTU (frames are MTU - 28 bytes of UDP payload)")
       ->capture_default_str()->check(CLI::Range(156, 65535));
-  app.add_option("--link-mbps", opt.link_mbps, "hybrid mode: link rate in Mbit/s the selector optimises for")
-      ->capture_default_str()->check(CLI::Range(0.001, 1e7));
+  std::string rates_s = "1000", schedule_s;
+  app.add_option("--link-mbps", rates_s,
+                 "link rate(s) in Mbit/s, e.g. 100 or 10,100,1000: the modelled migration time and goodput at "
+                 "each; hybrid mode's selector optimises for the first")
+      ->capture_default_str();
+  app.add_option("--link-schedule", schedule_s,
+                 "a link that changes during the migration: RATE:SHARE%,... over the guest bytes moved, "
+                 "e.g. 1000:30%,50:40%,1000 (the last piece takes the rest)");
+  app.add_option("--workers", opt.workers, "worker (and decode) lcores the model assumes")
+      ->capture_default_str()->check(CLI::Range(1, 256));
   app.add_flag("--reference", opt.reference,
                "also compute QEMU-style reference figures (XBZRLE, multifd zstd, per-page LZ4)");
   app.add_flag("--json", opt.json, "print one JSON document on stdout");
@@ -41,6 +49,19 @@ int main(int argc, char **argv) {
     return 2;
   }
   opt.cache_auto = app.count("--cache-mb") == 0;
+  {
+    std::string err;
+    if (!estimate::parse_link_rates(rates_s, opt.link_rates, err)) {
+      std::fprintf(stderr, "hde-estimate: --link-mbps: %s\n", err.c_str());
+      return 2;
+    }
+    opt.link_mbps = opt.link_rates[0];
+    if (!schedule_s.empty() && !estimate::parse_link_schedule(schedule_s, opt.link_schedule, err)) {
+      std::fprintf(stderr, "hde-estimate: --link-schedule: %s\n", err.c_str());
+      return 2;
+    }
+    opt.link_schedule_spec = schedule_s;
+  }
   if (!parse_mode(mode_s, opt.m)) {
     std::fprintf(stderr, "hde-estimate: bad --mode '%s' (datacenter, internet, hybrid)\n", mode_s.c_str());
     return 2;

@@ -1,5 +1,7 @@
 // report.cpp — hde-estimate's text and JSON reports.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "estimate.h"
@@ -32,7 +34,118 @@ nlohmann::json round_json(const round_result &r) {
           {"rungs", rungs_json(r)}};
 }
 
+nlohmann::json model_json(const link_model &m) {
+  return {{"link_mbps", m.mbps}, {"seconds", m.seconds}, {"goodput_mbps", m.goodput_mbps},
+          {"link_bound_s", m.link_bound_s}, {"cpu_bound_s", m.cpu_bound_s}};
+}
+
+// One round, or a share of it, over a link of `mbps`.
+void add_piece(link_model &m, const round_result &x, double share, double mbps, unsigned workers) {
+  const double cpu = std::max(x.encode_s, x.decode_s) * share / workers;
+  const double link = static_cast<double>(x.wire_bytes) * share * 8 / (mbps * 1e6);
+  m.seconds += std::max(cpu, link);
+  (link >= cpu ? m.link_bound_s : m.cpu_bound_s) += std::max(cpu, link);
+}
+
+void finish(link_model &m, const run_result &r) {
+  m.goodput_mbps = m.seconds > 0 ? static_cast<double>(r.total.raw_bytes) * 8 / m.seconds / 1e6 : 0;
+}
+
 }  // namespace
+
+link_model model_link(const run_result &r, double mbps) {
+  link_model m;
+  m.mbps = mbps;
+  for (const auto &x : r.rounds)
+    add_piece(m, x, 1.0, mbps, r.opt.workers);
+  finish(m, r);
+  return m;
+}
+
+// The schedule's shares are of the guest bytes moved (raw bytes, round by
+// round in order): a piece of a round that falls in a share goes at its rate.
+link_model model_schedule(const run_result &r, const std::vector<std::pair<double, double>> &schedule) {
+  link_model m;
+  const double total = static_cast<double>(r.total.raw_bytes);
+  double done = 0;  // raw bytes modelled so far
+  std::size_t piece = 0;
+  double piece_end = schedule.empty() ? total : schedule[0].second * total;
+  for (const auto &x : r.rounds) {
+    double left = static_cast<double>(x.raw_bytes);
+    while (left > 0 && x.raw_bytes > 0) {
+      while (piece + 1 < schedule.size() && done >= piece_end) {
+        ++piece;
+        piece_end += schedule[piece].second * total;
+      }
+      const double take = piece + 1 < schedule.size() ? std::min(left, std::max(piece_end - done, 1.0)) : left;
+      add_piece(m, x, take / static_cast<double>(x.raw_bytes), schedule[piece].first, r.opt.workers);
+      done += take;
+      left -= take;
+    }
+  }
+  finish(m, r);
+  return m;
+}
+
+bool parse_link_rates(const std::string &spec, std::vector<double> &out, std::string &err) {
+  out.clear();
+  std::size_t i = 0;
+  while (i <= spec.size()) {
+    const std::size_t j = std::min(spec.find(',', i), spec.size());
+    const std::string tok = spec.substr(i, j - i);
+    char *end = nullptr;
+    const double v = std::strtod(tok.c_str(), &end);
+    if (tok.empty() || end == tok.c_str() || *end != '\0' || !(v >= 0.001 && v <= 1e7)) {
+      err = "bad link rate '" + tok + "' (Mbit/s, 0.001 to 1e7)";
+      return false;
+    }
+    out.push_back(v);
+    i = j + 1;
+  }
+  return !out.empty();
+}
+
+bool parse_link_schedule(const std::string &spec, std::vector<std::pair<double, double>> &out, std::string &err) {
+  out.clear();
+  double sum = 0;
+  std::size_t i = 0;
+  while (i <= spec.size()) {
+    const std::size_t j = std::min(spec.find(',', i), spec.size());
+    const std::string tok = spec.substr(i, j - i);
+    const std::size_t colon = tok.find(':');
+    std::vector<double> rate;
+    if (!parse_link_rates(tok.substr(0, colon), rate, err) || rate.size() != 1)
+      return false;
+    double share = -1;
+    if (colon != std::string::npos) {
+      std::string p = tok.substr(colon + 1);
+      if (p.empty() || p.back() != '%') {
+        err = "bad share '" + p + "' in --link-schedule (a percentage, e.g. 30%)";
+        return false;
+      }
+      p.pop_back();
+      char *end = nullptr;
+      share = std::strtod(p.c_str(), &end) / 100;
+      if (p.empty() || *end != '\0' || !(share > 0 && share <= 1)) {
+        err = "bad share '" + tok.substr(colon + 1) + "' in --link-schedule";
+        return false;
+      }
+    } else if (j != spec.size()) {
+      err = "only the last piece of --link-schedule may leave out its share";
+      return false;
+    }
+    if (share < 0)
+      share = 1 - sum;
+    sum += share;
+    out.emplace_back(rate[0], share);
+    i = j + 1;
+  }
+  if (sum > 1 + 1e-9 || sum < 1 - 1e-9 || out.back().second <= 0) {
+    err = "the shares of --link-schedule must add up to 100 % (the last piece may take the rest)";
+    return false;
+  }
+  return true;
+}
 
 void print_json(const run_result &r) {
   nlohmann::json j;
@@ -64,6 +177,16 @@ void print_json(const run_result &r) {
   j["batches"] = {{"count", r.enc.batches}, {"raw_bytes", r.enc.batch_raw_bytes},
                   {"wire_bytes", r.enc.batch_wire_bytes}};
   j["final_sha256"] = r.final_sha256;
+  j["workers"] = r.opt.workers;
+  j["links"] = nlohmann::json::array();
+  for (double mbps : r.opt.link_rates)
+    j["links"].push_back(model_json(model_link(r, mbps)));
+  if (!r.opt.link_schedule.empty()) {
+    nlohmann::json sj = model_json(model_schedule(r, r.opt.link_schedule));
+    sj["schedule"] = r.opt.link_schedule_spec;
+    sj.erase("link_mbps");
+    j["link_schedule"] = sj;
+  }
   if (r.has_reference) {
     const auto &f = r.ref;
     double lz4 = mb_per_s(r.total.raw_bytes, r.total.lz4_s);
@@ -118,6 +241,21 @@ void print_text(const run_result &r) {
               (unsigned long long)r.enc.frags, (unsigned long long)r.enc.batches);
   std::printf("rebuilt image sha256 %s: %s\n", r.final_sha256.c_str(),
               r.total.verified ? "matches the source" : "DOES NOT MATCH");
+  std::printf("\nmodelled migration, %u worker(s): each round takes max(encode or decode CPU / workers, "
+              "wire bits / link rate)\n",
+              r.opt.workers);
+  std::printf("%12s %10s %14s %s\n", "link Mbit/s", "time s", "goodput Mbit/s", "bound by");
+  auto model_row = [](const std::string &label, const link_model &m) {
+    std::printf("%12s %10.2f %14.1f %s\n", label.c_str(), m.seconds, m.goodput_mbps,
+                m.link_bound_s >= m.cpu_bound_s ? "link" : "CPU");
+  };
+  for (double mbps : r.opt.link_rates) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", mbps);
+    model_row(b, model_link(r, mbps));
+  }
+  if (!r.opt.link_schedule.empty())
+    model_row(r.opt.link_schedule_spec, model_schedule(r, r.opt.link_schedule));
   if (r.has_reference) {
     const auto &f = r.ref;
     double lz4 = mb_per_s(r.total.raw_bytes, r.total.lz4_s);
