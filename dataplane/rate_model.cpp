@@ -82,17 +82,25 @@ void rate_model::update_round(const rate_sample &rs) {
   ++round_count_;
   round_start_ = true;
   // The round that just ended: was its loss heavy? Did it lose frames
-  // while the queue grew (STARTUP overshooting a bottleneck buffer)?
+  // while the queue grew (a bottleneck buffer overflowing)?
   const std::uint64_t total = round_acked_ + round_lost_;
-  startup_overshoot_ = total >= 8ull * mss_ &&
+  queue_loss_ = total >= 8ull * mss_ &&
                        static_cast<double>(round_lost_) > kStartupLossThresh * static_cast<double>(total) &&
                        min_rtt_ != 0 && static_cast<double>(round_max_rtt_) > kQueueRttRatio * static_cast<double>(min_rtt_);
   round_max_rtt_ = 0;
+  // Congestion: heavy loss (20 %) two rounds in a row, or loss above 2 %
+  // with a queue (the RTT a quarter above its minimum) in one round — a
+  // bottleneck buffer, or a receiver's ring, overflowing. Random loss with
+  // no queue is neither.
   if (total >= 8ull * mss_ && static_cast<double>(round_lost_) > kLossThresh * static_cast<double>(total)) {
     if (++lossy_rounds_in_row_ >= 2) {
       inflight_hi_ = std::max<std::uint64_t>(round_acked_, std::uint64_t{kMinCwndFrames} * mss_);
       ++loss_rounds_;
     }
+  } else if (queue_loss_ && state_ != cc_state::startup) {  // STARTUP: update_state ends it
+    lossy_rounds_in_row_ = 0;
+    inflight_hi_ = std::min(inflight_hi_, std::max<std::uint64_t>(round_acked_, std::uint64_t{kMinCwndFrames} * mss_));
+    ++loss_rounds_;
   } else {
     lossy_rounds_in_row_ = 0;
     // Probe the cap upwards again, an eighth a round.
@@ -182,7 +190,7 @@ void rate_model::update_state(std::uint64_t now, const rate_sample &rs) {
   // quarter above its minimum: the rate overshot the bottleneck and its
   // buffer is overflowing (BBR v2's loss exit, with the queue as witness so
   // that random loss on a long path does not end STARTUP at a low rate).
-  if (!filled_pipe_ && (lossy_rounds_in_row_ >= 2 || (round_start_ && startup_overshoot_)))
+  if (!filled_pipe_ && (lossy_rounds_in_row_ >= 2 || (round_start_ && queue_loss_)))
     filled_pipe_ = true;
   if (state_ == cc_state::startup && filled_pipe_)
     state_ = cc_state::drain;

@@ -76,7 +76,7 @@ public:
     std::uint32_t init_cwnd = 32;  // frames, before any estimate
   };
   static constexpr double kLossThresh = 0.2;
-  static constexpr double kStartupLossThresh = 0.02;  // STARTUP ends on this loss ...
+  static constexpr double kStartupLossThresh = 0.02;  // STARTUP ends (later: data in flight is capped) on this loss ...
   static constexpr double kQueueRttRatio = 1.25;      // ... with the RTT this far above its minimum
 
   explicit rate_model(const config &c);
@@ -139,7 +139,7 @@ private:
   // Loss per round, and the in-flight cap it sets.
   std::uint64_t round_acked_ = 0, round_lost_ = 0;
   std::uint64_t round_max_rtt_ = 0;  // largest RTT sample of the round so far
-  bool startup_overshoot_ = false;    // the last round: loss with a growing queue
+  bool queue_loss_ = false;           // the last round: loss above 2 % with a growing queue
   unsigned lossy_rounds_in_row_ = 0;
   std::uint64_t inflight_hi_ = ~0ull;
   std::uint64_t loss_rounds_ = 0, probe_rtt_count_ = 0;
