@@ -57,7 +57,12 @@ unsigned fec_sender::build(const endpoint_pair &ep, std::uint16_t stream, std::u
   const std::size_t shard = fec_shard_len(longest);
   std::byte *out[kFecMaxM] = {};
   unsigned got = 0;
-  for (; got < m_; ++got) {
+  // A short group (the stream went quiet) gets parity in proportion, at
+  // least one frame: full parity on a group of one or two frames would
+  // multiply the wire bytes of a slow stream, and pacing would slow the data
+  // to make room for it.
+  const unsigned m = n_ < k_ ? std::max(1u, (m_ * n_ + k_ - 1) / k_) : m_;
+  for (; got < m; ++got) {
     par[got] = rte_pktmbuf_alloc(pool_);
     if (par[got] == nullptr || rte_pktmbuf_tailroom(par[got]) < kL2L4 + wire::kFrameHeaderSize + shard) {
       if (par[got] != nullptr)
@@ -68,8 +73,8 @@ unsigned fec_sender::build(const endpoint_pair &ep, std::uint16_t stream, std::u
     out[got] = rte_pktmbuf_mtod_offset(par[got], std::byte *, kL2L4 + wire::kFrameHeaderSize);
   }
   unsigned made = 0;
-  if (got == m_ && codec_->encode(data, lens, n_, m_, out, shard) == fec_error::ok) {
-    for (unsigned i = 0; i < m_; ++i) {
+  if (got == m && codec_->encode(data, lens, n_, m, out, shard) == fec_error::ok) {
+    for (unsigned i = 0; i < m; ++i) {
       wire::frame_header h{};
       h.magic = wire::kMagic;
       h.version = wire::kVersion;
@@ -78,18 +83,18 @@ unsigned fec_sender::build(const endpoint_pair &ep, std::uint16_t stream, std::u
       h.epoch = epoch;
       h.payload_len = static_cast<std::uint16_t>(shard);
       h.seq = first_seq_;
-      h.ack = fec_pack(n_, m_, i);
+      h.ack = fec_pack(n_, m, i);
       auto *p = rte_pktmbuf_mtod_offset(par[i], std::byte *, kL2L4);
       std::memcpy(p, &h, sizeof h);
       wire::seal_frame({p, wire::kFrameHeaderSize + shard});
       write_envelope(par[i], ep, static_cast<std::uint16_t>(wire::kFrameHeaderSize + shard));
     }
-    made = m_;
+    made = m;
     ++st_.groups;
     if (n_ < k_)
       ++st_.short_groups;
-    st_.parity_frames += m_;
-    st_.parity_bytes += m_ * (wire::kFrameHeaderSize + shard);
+    st_.parity_frames += m;
+    st_.parity_bytes += m * (wire::kFrameHeaderSize + shard);
   } else {
     for (unsigned i = 0; i < got; ++i)
       rte_pktmbuf_free(par[i]);
