@@ -100,7 +100,7 @@ S=$HDE_WANEM_SRC D=$HDE_WANEM_DST
 NETNS=$ROOT/scripts/wanem.sh
 PFX=hdebt$$
 SRC_IP=198.18.0.1 DST_IP=198.18.0.2
-WPID= DPID= SPID= TPID=
+WPID= DPID= SPID= TPID= SAMPLER=
 stop_pid() {  # PID: SIGTERM, SIGKILL after 5 s
   local p=$1
   [ -n "$p" ] || return 0
@@ -110,6 +110,7 @@ stop_pid() {  # PID: SIGTERM, SIGKILL after 5 s
   wait "$p" 2>/dev/null
 }
 cleanup() {
+  [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null
   stop_pid "$SPID"; stop_pid "$DPID"; stop_pid "$TPID"; stop_pid "$WPID"
   "$NETNS" down >/dev/null 2>&1
   rm -rf "/var/run/dpdk/${PFX}s" "/var/run/dpdk/${PFX}d" "$SINK"
@@ -169,7 +170,7 @@ wait_load() {
 ifstats() { echo "$(ip netns exec "$S" cat /sys/class/net/va/statistics/tx_packets) $(ip netns exec "$D" cat /sys/class/net/vb/statistics/rx_packets)"; }
 
 # Other heavy work on the machine (other sessions' gateways, emulators, tests,
-# compilers): their process names, at the start and at the end of a run.
+# compilers): their process names (sampled every 2 s during each run).
 foreign() {
   ps -eo pid=,args= | grep -E 'hde-|qemu-system|cc1plus|/ld |ninja|bench_micro|gtest|_test' |
     grep -v -e "$PFX" -e "hde-btw-$$" -e "hde-bts-$$" -e "hde-btd-$$" -e grep -e "$$ " |
@@ -249,7 +250,7 @@ run_tcp() {  # CC SECS SPEC...
 
 # Parse one run's logs into a CSV row (and create the header once).
 record() {  # PROFILE RATE_BPS DELAY_MS LOSS QUEUE_KB SYSTEM VARIANT SPEC
-  "$PY" - "$CSV" "$OUT/logs/$RUN" "$RUN" "$@" "$LOAD" "$WAITED" "$SRC_RC" "$DST_RC" "$WALL" "${SHA:-}" "$WANT" "$IF0" "$IF1" "$LOAD_END" "$FOREIGN0 | $FOREIGN1" "$REP" "$GWSHA" <<'PY'
+  "$PY" - "$CSV" "$OUT/logs/$RUN" "$RUN" "$@" "$LOAD" "$WAITED" "$SRC_RC" "$DST_RC" "$WALL" "${SHA:-}" "$WANT" "$IF0" "$IF1" "$LOAD_END" "$OTHERS" "$REP" "$GWSHA" <<'PY'
 import csv, json, os, re, sys, time
 (csvp, base, run, profile, rate, delay, loss, qkb, system, variant, spec,
  load, waited, src_rc, dst_rc, wall, sha, want, if0, if1, load_end, others, rep, gw_sha) = sys.argv[1:]
@@ -274,7 +275,7 @@ row = {k: "" for k in (
 row.update(run=run, rep=rep, date=time.strftime("%Y-%m-%dT%H:%M:%S"), profile=profile,
            rate_mbps=f"{rate / 1e6:g}" if rate else "unlimited", delay_ms=delay, loss=loss, queue_kb=qkb,
            system=system, variant=variant, wanem_spec=spec, load1=load, load_wait_s=waited, wall_s=wall,
-           load1_end=load_end, others=others.strip(" |") and others.strip(), gw_sha256=gw_sha)
+           load1_end=load_end, others=others.strip(), gw_sha256=gw_sha)
 notes = []
 w = read(base + ".wanem.log")
 m = re.search(r"^  a->b: in (\d+) \((\d+) B\) out (\d+) \((\d+) B\) lost (\d+) queue_drops (\d+) hold_drops (\d+)", w, re.M)
@@ -399,9 +400,15 @@ measure() {  # PROFILE RATE_BPS DELAY_MS LOSS QUEUE_KB SYSTEM VARIANT ARG -- SPE
     wait_load
     stamp=$(bin_stamp)
     GWSHA=$(sha256sum "$GW" | cut -c1-12)
-    IF0=$(ifstats) FOREIGN0=$(foreign)
+    IF0=$(ifstats)
+    # other heavy work, sampled every 2 s while the run lasts
+    : >"$OUT/logs/$RUN.others"
+    ( while :; do foreign >>"$OUT/logs/$RUN.others"; echo >>"$OUT/logs/$RUN.others"; sleep 2; done ) &
+    SAMPLER=$!
     if [ "$system" = hde ]; then run_hde "$arg" "$@"; else run_tcp "$variant" "$arg" "$@"; fi
-    IF1=$(ifstats) FOREIGN1=$(foreign) LOAD_END=$(load1)
+    kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; SAMPLER=
+    IF1=$(ifstats) LOAD_END=$(load1)
+    OTHERS=$(tr ' ' '\n' <"$OUT/logs/$RUN.others" | sed '/^$/d' | sort -u | tr '\n' ' ')
     if [ "$(bin_stamp)" != "$stamp" ]; then
       echo "# $RUN: a binary changed during the run; running it again" >&2
       continue

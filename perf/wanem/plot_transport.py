@@ -4,7 +4,11 @@
   plot_transport.py RESULTS.csv [--table] [--png OUT.png]
 
 --table prints two markdown tables on stdout: per link and transport (median
-and range over the runs), then one row per run. --png draws,
+and range over the runs), then one row per run. A run is *disturbed* when
+it started with the 1-minute load average at or above --max-load (default
+1.0) or other heavy work (another session's gateways, tests, compilers) was
+seen at its start or end (the CSV's `others`): such runs are listed, marked,
+but left out of the medians and the plot (--keep-disturbed keeps them). --png draws,
 per link profile, the share of the link rate carried as useful data
 (HDE: the migration's frames, each counted once; TCP: payload bytes) for
 HDE without FEC, with --fec auto and with a fixed group, TCP cubic and TCP
@@ -47,7 +51,11 @@ def pct(v):
     return f"{float(v) * 100:.1f} %" if v not in ("", None) else ""
 
 
-def table(rows):
+def disturbed(r, max_load):
+    return (r["load1"] != "" and float(r["load1"]) >= max_load) or r.get("others", "").strip(" |") != ""
+
+
+def table(rows, max_load):
     print("| run | link | transport | time s | goodput Mbit/s | useful / rate | wire / rate | retransmits | "
           "spurious (% of frames) | FEC (K,M; parity %) | rebuilt by FEC | image | load |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -70,6 +78,8 @@ def table(rows):
             img = "—"
         if r["ok"] != "yes":
             img += f" **failed: {r['notes']}**"
+        if disturbed(r, max_load):
+            img += f" (disturbed: {r.get('others', '').strip(' |') or 'load'})"
         print(f"| {r['run'][:2]} | {link(r)} | {name} | {r['time_s']} | {r['goodput_mbps']} | {pct(r['util_goodput'])} | "
               f"{pct(r['util_wire'])} | {rtx} | {spur} | {fec} | {reb} | {img} | {r['load1']} |")
 
@@ -191,17 +201,23 @@ def main():
     p.add_argument("csv")
     p.add_argument("--table", action="store_true", help="print a markdown table on stdout")
     p.add_argument("--png", help="write the plot here")
+    p.add_argument("--max-load", type=float, default=1.0, help="runs started at this load or above are disturbed")
+    p.add_argument("--keep-disturbed", action="store_true", help="keep disturbed runs in the medians and the plot")
     a = p.parse_args()
     with open(a.csv, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         sys.exit("plot_transport.py: no rows in " + a.csv)
+    quiet = rows if a.keep_disturbed else [r for r in rows if not disturbed(r, a.max_load)]
     if a.table:
-        summary(rows)
+        summary(quiet)
+        out = [r["run"][:2] for r in rows if r not in quiet]
+        if out:
+            print(f"\nLeft out of the medians and the plot (disturbed): run{'s' if len(out) > 1 else ''} {', '.join(out)}.")
         print()
-        table(rows)
+        table(rows, a.max_load)
     if a.png:
-        plot(rows, a.png)
+        plot(quiet, a.png)
 
 
 if __name__ == "__main__":
