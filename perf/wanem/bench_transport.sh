@@ -24,9 +24,12 @@
 #   1g          rate=1g, clean
 #   top         rate=--top-rate, clean (auto: 80 % of the smaller calib
 #               figure, rounded down to 50 Mbit/s, at most 1g)
-#   100m-rtt40-loss1    rate=100m, delay_ms=20, loss=0.01
-#   100m-rtt200-loss5   rate=100m, delay_ms=100, loss=0.05
 #   100m-rtt40          rate=100m, delay_ms=20
+#   100m-rtt40-loss1    rate=100m, delay_ms=20, loss=0.01
+#   100m-rtt40-loss5    rate=100m, delay_ms=20, loss=0.05
+#   100m-rtt200-loss5   rate=100m, delay_ms=100, loss=0.05
+#   1g-rtt10-loss0.1    rate=1g, delay_ms=5, loss=0.001
+#   1g-rtt100-loss1     rate=1g, delay_ms=50, loss=0.01
 #
 # Output in --out (default /tmp/hde-bench-transport/): results.csv (one row
 # per run; appended to when it exists), transport.png
@@ -489,9 +492,12 @@ echo "top rate: $TOP" >>"$OUT/env.txt"
 
 profile 1g 1g 0 0 21
 [ "$TOP" != 1g ] && profile top "$TOP" 0 0 22
-profile 100m-rtt40-loss1 100m 20 0.01 23
-profile 100m-rtt200-loss5 100m 100 0.05 24
 profile 100m-rtt40 100m 20 0 25
+profile 100m-rtt40-loss1 100m 20 0.01 23
+profile 100m-rtt40-loss5 100m 20 0.05 26
+profile 100m-rtt200-loss5 100m 100 0.05 24
+profile 1g-rtt10-loss0.1 1g 5 0.001 27
+profile 1g-rtt100-loss1 1g 50 0.01 28
 echo "# $N runs in $((SECONDS - T_START)) s; CSV: $CSV" >&2
 
 # The table (stdout) and the plot.

@@ -196,6 +196,44 @@ def plot(rows, png):
     print(f"# plot: {png}", file=sys.stderr)
 
 
+def plot_loss(rows, png):
+    """Goodput against loss on 100 Mbit/s, RTT 40 ms (0, 1 and 5 %): HDE, BBR, CUBIC."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = {}  # series -> {loss %: [utilisation %]}
+    for r in rows:
+        if r["rate_mbps"] != "100" or r["delay_ms"] != "20" or r["ok"] != "yes" or r["util_goodput"] == "":
+            continue
+        i = series_of(r)
+        if i is None:
+            continue
+        pts.setdefault(i, {}).setdefault(float(r["loss"] or 0) * 100, []).append(float(r["util_goodput"]) * 100)
+    if not pts:
+        print("# plot_loss: no 100 Mbit/s, RTT 40 ms runs", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    for i, d in sorted(pts.items()):
+        xs = sorted(d)
+        ys = [med(d[x]) for x in xs]
+        ax.plot(xs, ys, marker="o", label=SERIES[i][2], color=SERIES[i][3])
+        for x in xs:
+            ax.vlines(x, min(d[x]), max(d[x]), color=SERIES[i][3], lw=0.8)
+        for x, y in zip(xs, ys):
+            ax.annotate(f"{y:.0f}" if y >= 10 else f"{y:.1f}", (x, y), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7, color=SERIES[i][3])
+    ax.plot([0, 5], [100, 95], ls=":", color="grey", label="link x (1 - loss)")
+    ax.set_xlabel("random loss on the data direction (%)")
+    ax.set_ylabel("useful data / link rate (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("100 Mbit/s, RTT 40 ms: goodput against loss (median, bars: min - max)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    print(f"# plot: {png}", file=sys.stderr)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv")
@@ -218,6 +256,7 @@ def main():
         table(rows, a.max_load)
     if a.png:
         plot(quiet, a.png)
+        plot_loss(quiet, a.png[:-4] + "-loss.png" if a.png.endswith(".png") else a.png + "-loss.png")
 
 
 if __name__ == "__main__":
