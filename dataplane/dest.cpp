@@ -60,8 +60,10 @@ struct dest_decoder::stream : page_sink {
     return c;
   }
   error put_page(page_key k, const std::byte *p) override {
-    if (!missing.empty() && missing.erase({k.vm, k.gfn}) != 0)
+    if (!missing.empty() && missing.erase({k.vm, k.gfn}) != 0) {
       ++owner.st_.pages_repaired;
+      publish_barrier();
+    }
     return owner.rx_.sink_.put_page(k, p);
   }
   error put_zero(std::uint32_t vm, std::uint64_t gfn, std::uint32_t n) override {
@@ -69,8 +71,22 @@ struct dest_decoder::stream : page_sink {
       auto a = missing.lower_bound({vm, gfn}), b = missing.lower_bound({vm, gfn + n});
       owner.st_.pages_repaired += static_cast<std::uint64_t>(std::distance(a, b));
       missing.erase(a, b);
+      const error e = owner.rx_.sink_.put_zero(vm, gfn, n);
+      publish_barrier();
+      return e;
     }
     return owner.rx_.sink_.put_zero(vm, gfn, n);
+  }
+  // QEMU egress: a barrier counts as passed once nothing before it is missing.
+  void publish_barrier() {
+    if (barrier_round != 0 && missing.empty() && owner.rx_.egress_) {
+      owner.rx_.egress_->on_barrier(id, barrier_vm, barrier_round);
+      barrier_round = 0;
+    }
+  }
+  void on_opaque(std::uint32_t vm, std::uint32_t chunk, std::uint32_t flags, bytes_view b) override {
+    if (owner.rx_.egress_)
+      owner.rx_.egress_->on_opaque(vm, chunk, flags, b.data(), b.size());
   }
   // Never guessed: asked for again (send_repairs) until a record brings it.
   void on_lost(page_key k, error) override {
@@ -78,6 +94,14 @@ struct dest_decoder::stream : page_sink {
     missing.emplace(std::make_pair(k.vm, k.gfn), 0);
   }
   void on_mark(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last) override {
+    if (owner.rx_.egress_) {  // a QEMU barrier: many per second, not printed
+      barrier_vm = vm;
+      barrier_round = round;
+      publish_barrier();
+      if (last)
+        done = true;
+      return;
+    }
     if (!owner.o_.quiet)
       std::printf("hde-gateway: stream %u: vm %u round %u complete (%llu pages)%s\n", id, vm, round,
                   static_cast<unsigned long long>(pages), last ? ", last round" : "");
@@ -98,6 +122,7 @@ struct dest_decoder::stream : page_sink {
   std::uint64_t last_dup_seq = 0;
   std::uint64_t first_unacked_tsc = 0;
   bool done = false;
+  std::uint32_t barrier_vm = 0, barrier_round = 0;  // QEMU: a barrier passed while pages were missing
   // (vm, gfn) -> when last asked for (0: not yet). The failure path only:
   // allocation here is fine.
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> missing;
@@ -423,6 +448,13 @@ dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_m
   reply_.dst_port = o.udp_port;
   std::memset(&reply_.dst_mac, 0xff, sizeof reply_.dst_mac);
   impair_.configure(o.impair, 1000);
+  if (!o.qemu_connect.empty())
+    egress_ = std::make_unique<qemu_egress>(o, sink_, [this] {
+      std::uint32_t n = 0;
+      for (const auto &d : dec_)
+        n = std::max(n, d->peer_streams());
+      return n;
+    });
   for (unsigned i = 0; i < o.decoders; ++i) {
     const std::string a = "hde_dec_in" + std::to_string(i), b = "hde_dec_out" + std::to_string(i);
     rte_ring *in = rte_ring_create(a.c_str(), kDispatchRing, static_cast<int>(rte_socket_id()),
@@ -442,6 +474,8 @@ dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_m
 }
 
 dest_rx::~dest_rx() {
+  if (egress_)
+    egress_->stop();
   impair_.reset();
   rte_mbuf *m[kBurst];
   for (auto *r : to_dec_) {
@@ -543,7 +577,7 @@ void dest_rx::check_complete() {
       return;
   const std::uint32_t want = sealed_streams_;
   std::string err;
-  if (!sink_.write_all(o_.sink, err)) {
+  if (!o_.sink.empty() && !sink_.write_all(o_.sink, err)) {
     std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
     failed_.store(true, std::memory_order_release);
   }

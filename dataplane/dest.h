@@ -35,6 +35,7 @@
 #include "image_sink.h"
 #include "lcore.h"
 #include "options.h"
+#include "qemu_egress.h"
 #include "packet.h"
 #include "window.h"
 
@@ -134,6 +135,8 @@ public:
   // Decoder figures summed over streams (after the lcores stop).
   decoder_stats decoded() const;
   const impair_stats &impaired() const { return impair_.stats(); }
+  // --qemu-connect: the QEMU side (nullptr otherwise).
+  qemu_egress *egress() const { return egress_.get(); }
   // mbufs held in rings and windows at most: for sizing the pool.
   static unsigned mbufs_needed(const options &o);
 
@@ -146,6 +149,7 @@ private:
   std::uint16_t port_, nrxq_;
   rte_mempool *pool_;
   image_sink sink_;
+  std::unique_ptr<qemu_egress> egress_;  // declared after sink_: it reads the images until it stops
   std::vector<rte_ring *> to_dec_, from_dec_;
   std::vector<std::unique_ptr<dest_decoder>> dec_;
   endpoint_pair reply_{};  // toward the source, learnt from its first frame before any dispatch

@@ -17,15 +17,25 @@
 #include "generator.h"
 #include "trace/trace.h"
 
+struct rte_mempool;
+
 namespace hde::dp {
 
-// One unit of work on a worker ring: a page, or the end of a round.
+// One unit of work on a worker ring: a page, the end of a round, or a piece
+// of a VM's hypervisor stream that is not pages (QEMU ingress).
 struct work_item {
-  page_in page;             // page.data == nullptr: end-of-round marker
-  std::uint32_t round = 0;
+  page_in page;             // page.data == nullptr: end-of-round marker (or opaque)
+  std::uint32_t round = 0;  // marker: the round (QEMU: the barrier); opaque: its chunk
   std::uint64_t round_pages = 0;  // marker: pages of the round sent to this worker
   bool last = false;              // marker: last round
   bool repair = false;            // the destination lost this page: send it whole again
+  // Opaque bytes (QEMU): opaque_len bytes at opaque, flags kOpaque* (wire).
+  const std::byte *opaque = nullptr;
+  std::uint32_t opaque_len = 0, opaque_flags = 0;
+  bool is_opaque = false;
+  // The item came from this pool (QEMU ingress): the worker puts it back
+  // once encoded (its page buffer with it).
+  rte_mempool *pool = nullptr;
 };
 
 struct round_batch {

@@ -15,9 +15,29 @@
 namespace hde::dp {
 
 image_sink::~image_sink() {
-  for (auto &v : vms_)
+  for (auto &v : vms_) {
     if (std::byte *b = v.base.load(); b != nullptr)
       munmap(b, max_bytes_);
+    if (v.dirty != nullptr)
+      munmap(v.dirty, bitmap_bytes());
+  }
+}
+
+void image_sink::set_dirty(std::uint32_t vm, std::uint64_t gfn, std::uint64_t count) {
+  std::atomic<std::uint64_t> *d = vms_[vm].dirty;
+  for (std::uint64_t g = gfn, end = gfn + count; g < end;) {
+    const std::uint64_t w = g / 64, lo = g % 64, n = std::min<std::uint64_t>(64 - lo, end - g);
+    const std::uint64_t bits = (n == 64 ? ~0ull : ((1ull << n) - 1)) << lo;
+    d[w].fetch_or(bits, std::memory_order_release);
+    g += n;
+  }
+}
+
+std::uint64_t image_sink::take_dirty(std::uint32_t vm, std::uint64_t w) {
+  std::atomic<std::uint64_t> *d = vms_[vm].dirty;
+  if (d == nullptr || d[w].load(std::memory_order_relaxed) == 0)
+    return 0;
+  return d[w].exchange(0, std::memory_order_acq_rel);
 }
 
 std::byte *image_sink::base(std::uint32_t vm) {
@@ -35,6 +55,15 @@ std::byte *image_sink::base(std::uint32_t vm) {
   // A migration writes nearly every page: take memory 2 MiB at a time (one
   // fault per huge page instead of 512) when the kernel grants it.
   madvise(p, max_bytes_, MADV_HUGEPAGE);
+  if (track_) {
+    void *d = mmap(nullptr, bitmap_bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (d == MAP_FAILED) {
+      munmap(p, max_bytes_);
+      return nullptr;
+    }
+    vms_[vm].dirty = static_cast<std::atomic<std::uint64_t> *>(d);
+  }
   vms_[vm].base.store(static_cast<std::byte *>(p), std::memory_order_release);
   return static_cast<std::byte *>(p);
 }
@@ -54,6 +83,8 @@ error image_sink::put_page(page_key key, const std::byte *page) {
     return error::no_space;
   std::memcpy(b + key.gfn * kPageSize, page, kPageSize);
   extend(key.vm, key.gfn + 1);
+  if (track_)
+    set_dirty(key.vm, key.gfn, 1);
   return error::ok;
 }
 
@@ -74,6 +105,8 @@ error image_sink::put_zero(std::uint32_t vm, std::uint64_t gfn, std::uint32_t co
     std::memset(b + gfn * kPageSize, 0, n * kPageSize);
   }
   extend(vm, gfn + count);
+  if (track_)
+    set_dirty(vm, gfn, count);
   return error::ok;
 }
 

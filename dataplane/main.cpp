@@ -24,6 +24,7 @@
 #include "generator.h"
 #include "lcore.h"
 #include "options.h"
+#include "qemu_ingress.h"
 #include "source.h"
 #include "wire/format.h"
 
@@ -174,6 +175,7 @@ int main(int argc, char **argv) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);  // a QEMU that goes away is an error value (EPIPE), not a kill
 
   const bool is_src = o.r != role::dest, is_dst = o.r != role::source;
   const std::uint16_t nstreams = static_cast<std::uint16_t>(is_src ? o.workers : 0);
@@ -220,8 +222,10 @@ int main(int argc, char **argv) {
   live_config_store &live = *live_ptr;
 
   feeder feed;
+  const bool qemu_src = is_src && !o.qemu_listen.empty();
   std::vector<std::unique_ptr<worker>> workers;
   std::unique_ptr<ingress> ing;
+  std::unique_ptr<qemu_ingress> qing;
   std::unique_ptr<ack_rx> acks;
   std::unique_ptr<dest_rx> drx;
   if (is_src) {
@@ -234,12 +238,16 @@ int main(int argc, char **argv) {
       std::printf("hde-gateway: synthetic trace %s: final image sha256 %s\n", to_string(g).c_str(),
                   sha256_hex(feed.last_image(), g.mib << 20).c_str());
       std::fflush(stdout);
+    } else if (qemu_src) {
+      // Pages come from QEMU (qemu_ingress): the guest's size is not known
+      // before its stream starts, so the cache is sized for a 1 GiB guest by
+      // default (--cache-mb for larger ones).
     } else if (!feed.open(split_paths(o.trace), err) || (o.preload && !feed.preload(err))) {
       std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
       return 1;
     }
     if (o.cache_auto)
-      o.cache_mb = default_cache_mb(feed.ram_bytes(), nstreams);
+      o.cache_mb = default_cache_mb(qemu_src ? std::uint64_t(1) << 30 : feed.ram_bytes(), nstreams);
     if (!o.quiet)
       std::printf("hde-gateway: baseline cache %zu MiB per stream%s\n", o.cache_mb,
                   o.cache_auto ? " (sized to the guest)" : "");
@@ -260,6 +268,8 @@ int main(int argc, char **argv) {
     }
     ing = std::make_unique<ingress>(feed, raw);
     acks = std::make_unique<ack_rx>(src_port, src_rxq, o, raw, *ing);
+    if (qemu_src)
+      qing = std::make_unique<qemu_ingress>(o, raw);
   }
   if (is_dst) {
     drx = std::make_unique<dest_rx>(o, dst_port, dst_rxq, pool);
@@ -278,7 +288,8 @@ int main(int argc, char **argv) {
   for (std::size_t i = 0; i < lcores.size(); ++i)
     plans[i].lcore_id = lcores[i];
   if (ing) {
-    plans[0].tasks.push_back(ing.get());
+    if (!qing)  // with QEMU, its thread is the one producer on the worker rings
+      plans[0].tasks.push_back(ing.get());
     plans[0].tasks.push_back(acks.get());
   }
   if (drx)
@@ -310,8 +321,18 @@ int main(int argc, char **argv) {
     }
     std::fflush(stdout);
   }
-  if (is_src)
+  if (qing) {
+    std::string err;
+    if (!qing->start(err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      return 1;
+    }
+    std::printf("hde-gateway: qemu: waiting for a migration on %s (QMP: migrate uri=%s)\n", o.qemu_listen.c_str(),
+                o.qemu_listen.c_str());
+    std::fflush(stdout);
+  } else if (is_src) {
     feed.start();
+  }
 
   // Control thread: the control socket (hdectl) and DPDK telemetry.
   gateway_view view;
@@ -378,7 +399,44 @@ int main(int argc, char **argv) {
       std::printf("hde-gateway: signal: draining in-flight frames\n");
       std::fflush(stdout);
     }
-    if (is_src) {
+    qemu_egress *eg = is_dst ? drx->egress() : nullptr;
+    if (eg != nullptr && eg->failed()) {
+      rc = 1;
+      g_quit = true;
+      return 0;
+    }
+    if (qing) {
+      if (qing->failed()) {
+        rc = 1;
+        g_quit = true;
+        return 0;
+      }
+      if (ing->repairs_pending() != 0) {  // pages are not kept for repair on the QEMU path
+        std::fprintf(stderr, "hde-gateway: qemu: the destination lost pages it could not rebuild; failing the "
+                     "migration (the source QEMU keeps its guest)\n");
+        rc = 1;
+        g_quit = true;
+        return 0;
+      }
+      bool all_drained = qing->finished();
+      std::uint64_t progress = 0;
+      for (auto &w : workers) {
+        all_drained = all_drained && w->drained();
+        progress = std::max(progress, w->last_progress_tsc());
+      }
+      if (all_drained && (o.r == role::source || (eg != nullptr && eg->done()))) {
+        if (!o.quiet)
+          std::printf("hde-gateway: qemu: migration delivered\n");
+        g_quit = true;
+      } else if (draining) {
+        g_quit = true;
+      } else if (qing->stats().state.load() != static_cast<int>(qemu_state::listening) && now > progress &&
+                 now - progress > o.timeout_s * hz) {
+        std::fprintf(stderr, "hde-gateway: no acknowledgement for %u s: is the destination up?\n", o.timeout_s);
+        rc = 1;
+        g_quit = true;
+      }
+    } else if (is_src) {
       bool all_drained = true, all_rounds = ing->all_pushed();
       bool repaired = ing->repairs_pending() == 0;  // nothing the destination lost is still unsent...
       std::uint64_t progress = 0;
@@ -407,6 +465,19 @@ int main(int argc, char **argv) {
       if (drx->failed()) {
         rc = 1;
         g_quit = true;
+      } else if (eg != nullptr) {
+        // QEMU: done once its QEMU has the whole stream; frames keep coming
+        // only while a migration runs.
+        if (eg->done()) {
+          if (complete_at == 0)
+            complete_at = now;
+          if (now - complete_at > hz)
+            g_quit = true;
+        } else if (eg->vms() != 0 && now > last_rx && now - last_rx > o.timeout_s * hz) {
+          std::fprintf(stderr, "hde-gateway: no frames for %u s: is the source up?\n", o.timeout_s);
+          rc = 1;
+          g_quit = true;
+        }
       } else if (drx->complete()) {
         if (complete_at == 0)
           complete_at = now;
@@ -455,6 +526,16 @@ int main(int argc, char **argv) {
   rte_eal_mp_wait_lcore();
   srv.stop();
   feed.stop();
+  if (qing) {
+    qing->stop();
+    if (qing->failed())
+      rc = 1;
+  }
+  if (drx && drx->egress() != nullptr) {
+    drx->egress()->stop();
+    if (drx->egress()->failed())
+      rc = 1;
+  }
 
   // Summary, like testpmd's.
   const double secs = double(rte_rdtsc() - t0) / hz;
@@ -596,6 +677,7 @@ int main(int argc, char **argv) {
   std::fflush(stdout);
   workers.clear();  // frees the frames still held in send windows
   drx.reset();
+  qing.reset();     // its page pool, before EAL goes
   live_ptr.reset();  // its RCU state lives in DPDK memory
   for (std::uint16_t port : {src_port, dst_port})
     if (rte_eth_dev_is_valid_port(port) && (port == src_port ? is_src : is_dst)) {

@@ -1,5 +1,6 @@
 // options.cpp — getopt_long parsing of hde-gateway's application options.
 #include "options.h"
+#include "qemu_net.h"
 
 #include "fec.h"
 #include "generator.h"
@@ -38,6 +39,13 @@ void print_usage(const char *prog) {
       "  --preload            source: load the whole trace before sending (benchmarks)\n"
       "  --gen SPEC           source: a synthetic trace instead of --trace, e.g.\n"
       "                       mib=64,rounds=4,dirty=0.08,zero=0.25,dup=0.05,entropy=0.3,seed=1\n"
+      "  --qemu-listen ADDR   source: take a live migration from QEMU (QMP migrate uri=ADDR);\n"
+      "                       ADDR unix:PATH or tcp:HOST:PORT; instead of --trace\n"
+      "  --qemu-connect ADDR  dest: feed the migration to the QEMU started with -incoming ADDR\n"
+      "                       (a comma list: VM i takes entry i; {vm} is replaced by the id)\n"
+      "  --qemu-buffer-mb N   source: pages read from QEMU not yet encoded, MiB per VM (default 64)\n"
+      "  --qemu-record DIR    source, for tests: record every byte read from QEMU (DIR/main.bin,\n"
+      "                       DIR/multifd-<i>.bin, i in accept order) for hde-qemu-dump\n"
       "  --sink DIR           dest: write DIR/vm-<id>.raw on completion\n"
       "  --exit-on-complete   dest: exit 0 once the last round is complete\n"
       "  --workers N          source: worker lcores, one stream each (default 1)\n"
@@ -211,7 +219,7 @@ bool parse_argv(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_decoders, o_mode, o_codec, o_cache, o_mtu, o_port,
     o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
-    o_fault, o_impair, o_fec
+    o_fault, o_impair, o_fec, o_qlisten, o_qconnect, o_qbuffer, o_qrecord
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -231,6 +239,10 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"fault-forget-every", required_argument, nullptr, o_fault},
       {"impair", required_argument, nullptr, o_impair}, {"help", no_argument, nullptr, o_help},
       {"fec", required_argument, nullptr, o_fec},
+      {"qemu-listen", required_argument, nullptr, o_qlisten},
+      {"qemu-connect", required_argument, nullptr, o_qconnect},
+      {"qemu-buffer-mb", required_argument, nullptr, o_qbuffer},
+      {"qemu-record", required_argument, nullptr, o_qrecord},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -256,6 +268,14 @@ bool parse_argv(int argc, char **argv, options &o) {
       break;
     case o_trace: o.trace = optarg; break;
     case o_sink: o.sink = optarg; break;
+    case o_qlisten: o.qemu_listen = optarg; break;
+    case o_qconnect: o.qemu_connect = optarg; break;
+    case o_qrecord: o.qemu_record = optarg; break;
+    case o_qbuffer:
+      if (!parse_u64(optarg, 4, 65536, v))
+        return bad("--qemu-buffer-mb (4..65536)", optarg);
+      o.qemu_buffer_mb = v;
+      break;
     case o_exit: o.exit_on_complete = true; break;
     case o_workers:
       if (!parse_u64(optarg, 1, 64, v))
@@ -384,13 +404,33 @@ bool parse_argv(int argc, char **argv, options &o) {
                  "for every batch)\n");
     return false;
   }
-  if (o.r != role::dest && o.trace.empty() == o.gen.empty()) {
-    std::fprintf(stderr, "hde-gateway: --role %s needs --trace DIR or --gen SPEC (one of them)\n",
+  const bool qemu_src = !o.qemu_listen.empty(), qemu_dst = !o.qemu_connect.empty();
+  if (o.r != role::dest && (o.trace.empty() ? 0 : 1) + (o.gen.empty() ? 0 : 1) + (qemu_src ? 1 : 0) != 1) {
+    std::fprintf(stderr, "hde-gateway: --role %s needs one of --trace DIR, --gen SPEC, --qemu-listen ADDR\n",
                  role_name(o.r));
     return false;
   }
-  if (o.r != role::source && o.sink.empty()) {
-    std::fprintf(stderr, "hde-gateway: --role %s needs --sink DIR\n", role_name(o.r));
+  if (o.r == role::dest && qemu_src) {
+    std::fprintf(stderr, "hde-gateway: --qemu-listen is for --role source or loopback\n");
+    return false;
+  }
+  if (o.r == role::source && qemu_dst) {
+    std::fprintf(stderr, "hde-gateway: --qemu-connect is for --role dest or loopback\n");
+    return false;
+  }
+  if (o.r == role::loopback && qemu_src != qemu_dst) {
+    std::fprintf(stderr, "hde-gateway: --role loopback takes --qemu-listen and --qemu-connect together\n");
+    return false;
+  }
+  for (const std::string *a : {&o.qemu_listen, &o.qemu_connect}) {
+    std::string err;
+    if (!a->empty() && !check_qemu_addrs(*a, err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      return false;
+    }
+  }
+  if (o.r != role::source && o.sink.empty() && !qemu_dst) {
+    std::fprintf(stderr, "hde-gateway: --role %s needs --sink DIR (or --qemu-connect ADDR)\n", role_name(o.r));
     return false;
   }
   return true;

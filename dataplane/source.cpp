@@ -336,6 +336,11 @@ unsigned worker::poll(std::uint64_t now) {
       }
       enc_->encode(burst, k);
       k = 0;
+      if (it.is_opaque) {
+        enc_->opaque(it.page.key.vm, it.round, it.opaque_flags, {it.opaque, it.opaque_len});
+        open_frame_ = true;
+        continue;
+      }
       if (it.repair) {
         enc_->repair(&it.page, 1);
         ++st_.repairs;
@@ -350,6 +355,11 @@ unsigned worker::poll(std::uint64_t now) {
       enc_->encode(burst, k);
       open_frame_ = true;
     }
+    // Items of the QEMU ingress go back to its pool, page buffers with them
+    // (everything encoded has been copied into frames and baselines).
+    for (unsigned i = 0; i < n; ++i)
+      if (items[i]->pool != nullptr)
+        rte_mempool_put(items[i]->pool, items[i]);
     if (n == 0 && open_frame_) {  // nothing more queued: send what is encoded
       enc_->flush();
       open_frame_ = false;

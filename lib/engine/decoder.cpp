@@ -121,6 +121,7 @@ struct decoder::impl {
     case record_type::batch: return in_batch ? error::bad_record_type : on_batch(body);
     case record_type::frag: return in_batch ? error::bad_record_type : on_frag(body);
     case record_type::mark: return on_mark(body);
+    case record_type::opaque: return on_opaque(body);
     default: return error::bad_record_type;
     }
   }
@@ -289,6 +290,17 @@ struct decoder::impl {
     if (error e = next_record(p, end, false); e != error::ok)
       return e;
     return p == end ? error::ok : error::bad_length;
+  }
+
+  error on_opaque(bytes_view body) {
+    if (body.size() < sizeof(opaque_body) || body.size() > sizeof(opaque_body) + kMaxOpaquePiece)
+      return error::bad_length;
+    auto b = load<opaque_body>(body.data());
+    if (b.chunk == 0 || (b.flags & ~(kOpaqueChunkEnd | kOpaqueStreamEnd | kOpaqueAbort | kOpaqueMultifd)) != 0)
+      return error::bad_record_type;
+    st.opaque_bytes += body.size() - sizeof(opaque_body);
+    sink.on_opaque(b.vm, b.chunk, b.flags, body.subspan(sizeof(opaque_body)));
+    return error::ok;
   }
 
   error on_mark(bytes_view body) {

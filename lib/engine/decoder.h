@@ -34,6 +34,10 @@ public:
   virtual error put_zero(std::uint32_t vm, std::uint64_t gfn, std::uint32_t count) = 0;
   virtual void on_mark(std::uint32_t /*vm*/, std::uint32_t /*round*/, std::uint64_t /*pages*/,
                        bool /*last*/) {}
+  // A piece of a VM's hypervisor stream that is not pages (wire OPAQUE;
+  // flags kOpaque*), in the order the sender encoded it.
+  virtual void on_opaque(std::uint32_t /*vm*/, std::uint32_t /*chunk*/, std::uint32_t /*flags*/,
+                         bytes_view /*bytes*/) {}
   // A page record that could not be applied (why: e); the page keeps
   // whatever it had and must be sent again.
   virtual void on_lost(page_key /*key*/, error /*e*/) {}

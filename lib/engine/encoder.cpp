@@ -478,6 +478,32 @@ void encoder::mark_round(std::uint32_t vm, std::uint32_t round, std::uint64_t pa
   p_->close_frame();
 }
 
+void encoder::opaque(std::uint32_t vm, std::uint32_t chunk, std::uint32_t flags, bytes_view bytes) {
+  p_->close_zero_run();
+  std::size_t off = 0;
+  do {
+    const std::size_t n = std::min(bytes.size() - off, kMaxOpaquePiece);
+    const bool last = off + n == bytes.size();
+    // Into the batch when batching (device state compresses well), else
+    // straight into frames; either way after the records before it.
+    std::byte *rec = p_->cfg.batch ? p_->batch_raw.get() + p_->batch_len : p_->rec.get();
+    std::byte *w = p_->begin_record(rec, record_type::opaque, sizeof(opaque_body) + n);
+    w = put(w, opaque_body{vm, chunk, last ? flags : 0u, 0});
+    if (n != 0)
+      std::memcpy(w, bytes.data() + off, n);
+    const std::size_t len = kRecordHeaderSize + sizeof(opaque_body) + n;
+    if (p_->cfg.batch) {
+      p_->batch_len += len;
+      if (p_->batch_len >= p_->cfg.batch_bytes)
+        p_->close_batch();
+    } else {
+      p_->send_record(rec, len);
+    }
+    off += n;
+  } while (off < bytes.size());
+  p_->st.opaque_bytes += bytes.size();
+}
+
 void encoder::flush() {
   p_->close_zero_run();
   p_->close_batch();

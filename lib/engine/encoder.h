@@ -80,6 +80,10 @@ public:
   void repair(const page_in *pages, std::size_t n);
   // End of a round for vm; pages = how many of its pages the round carried.
   void mark_round(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last);
+  // Bytes of vm's hypervisor stream that are not pages (wire OPAQUE),
+  // after everything encoded so far: split into pieces of at most
+  // kMaxOpaquePiece bytes; `flags` (kOpaque*) go on the last piece.
+  void opaque(std::uint32_t vm, std::uint32_t chunk, std::uint32_t flags, bytes_view bytes);
   // Close the open batch and frame so that everything encoded so far is sent.
   void flush();
 

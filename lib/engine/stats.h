@@ -41,6 +41,7 @@ struct alignas(64) encoder_stats {
   std::uint64_t frame_bytes = 0;     // UDP payload bytes (HDE header included)
   std::uint64_t frags = 0;           // FRAG records emitted
   std::uint64_t marks = 0;
+  std::uint64_t opaque_bytes = 0;    // OPAQUE bytes carried (hypervisor stream besides pages)
 };
 
 struct alignas(64) decoder_stats {
@@ -49,6 +50,7 @@ struct alignas(64) decoder_stats {
   std::array<std::uint64_t, kRungCount> rung_pages{};
   std::uint64_t batches = 0;
   std::uint64_t marks = 0;
+  std::uint64_t opaque_bytes = 0;
   std::uint64_t pages_lost = 0;     // page records that could not be applied (sink told: on_lost)
   std::uint64_t broken_frames = 0;  // frames rejected or cut short: the rest of their pages unknown
   std::array<std::uint64_t, kErrorCount> errors{};  // by error value

@@ -75,6 +75,7 @@ enum class record_type : std::uint8_t {
   batch = 6,  // several records compressed together
   frag = 7,   // a piece of a record too large for one frame
   mark = 8,   // end of a round for a VM
+  opaque = 9, // bytes of a VM's migration stream that are not pages (QEMU), in order
   count_
 };
 
@@ -170,6 +171,34 @@ struct mark_body {
   std::uint32_t reserved;
 };
 static_assert(sizeof(mark_body) == 24);
+
+// OPAQUE: a piece of the bytes a hypervisor's migration stream carries
+// besides pages (QEMU: header, section headers, device state, commands),
+// carried in order on stream 0. Pieces of one VM are numbered by `chunk`:
+// chunk k ends at the k-th barrier (QEMU: before a RAM EOS record), where
+// the receiver must have written every page sent before the barrier's MARK
+// (round = k) on every stream before it writes chunk k + 1.
+inline constexpr std::uint32_t kOpaqueChunkEnd = 1u << 0;   // last piece of chunk k: barrier k follows
+inline constexpr std::uint32_t kOpaqueStreamEnd = 1u << 1;  // last piece of the VM's stream
+inline constexpr std::uint32_t kOpaqueAbort = 1u << 2;      // the source gave up: drop the VM's stream
+inline constexpr std::uint32_t kOpaqueMultifd = 1u << 3;    // not stream bytes: multifd_meta follows
+inline constexpr std::size_t kMaxOpaquePiece = 3072;        // bytes per OPAQUE record at most
+
+struct opaque_body {
+  std::uint32_t vm;
+  std::uint32_t chunk;   // from 1
+  std::uint32_t flags;   // kOpaque*
+  std::uint32_t reserved;
+};
+static_assert(sizeof(opaque_body) == 16);
+
+// kOpaqueMultifd: the source QEMU opened this many multifd channels; the
+// destination gateway opens as many to its QEMU (MultiFDInit_t uuid as given).
+struct multifd_meta {
+  std::uint32_t channels;
+  std::uint8_t uuid[16];
+};
+static_assert(sizeof(multifd_meta) == 20);
 
 // --- helpers ----------------------------------------------------------------
 // x86-64 and arm64 are little-endian; a big-endian port would swap here.

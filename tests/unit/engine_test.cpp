@@ -265,6 +265,61 @@ TEST(Engine, ZeroRunsShareOneRecord) {
   EXPECT_LE(enc.stats().frame_bytes, 2 * 32u + 24u + 24u + 16u);
 }
 
+// QEMU's bytes besides pages (OPAQUE): in every mode, any size (split into
+// pieces of kMaxOpaquePiece, flags on the last one only), in order with the
+// pages and marks around them; an empty piece still carries its flags.
+TEST(Engine, OpaqueBytesArriveInOrderWithPages) {
+  for (mode m : {mode::datacenter, mode::internet, mode::hybrid}) {
+    SCOPED_TRACE(mode_name(m));
+    test::frame_list out;
+    encoder enc(encoder_config::for_mode(m), out);
+    std::mt19937_64 rng(9);
+    std::vector<test::page_bytes> pages;
+    for (int i = 0; i < 50; ++i)
+      pages.push_back(test::make_page(test::page_kind::random, rng));
+    std::vector<std::byte> big(3 * wire::kMaxOpaquePiece + 100);
+    for (auto &b : big)
+      b = static_cast<std::byte>(rng());
+    const std::vector<std::byte> small{std::byte{1}, std::byte{2}, std::byte{3}};
+    enc.opaque(0, 1, 0, small);
+    for (std::uint64_t g = 0; g < 25; ++g)
+      enc.encode({{0, g}, pages[g].data()});
+    enc.opaque(0, 1, wire::kOpaqueChunkEnd, big);
+    enc.mark_round(0, 1, 25, false);
+    for (std::uint64_t g = 25; g < 50; ++g)
+      enc.encode({{0, g}, pages[g].data()});
+    enc.opaque(0, 2, wire::kOpaqueStreamEnd, {});
+    enc.mark_round(0, 2, 25, true);
+    enc.flush();
+    EXPECT_EQ(enc.stats().opaque_bytes, small.size() + big.size());
+
+    test::map_sink sink;
+    decoder dec({}, sink);
+    for (auto &f : out.frames)
+      ASSERT_EQ(dec.on_frame(f), error::ok);
+    ASSERT_EQ(sink.opaque.size(), 1u + 4u + 1u);
+    EXPECT_EQ(sink.opaque[0].bytes, small);
+    EXPECT_EQ(sink.opaque[0].pages_before, 0u);
+    std::vector<std::byte> got;
+    for (int i = 1; i <= 4; ++i) {
+      EXPECT_EQ(sink.opaque[i].chunk, 1u);
+      EXPECT_LE(sink.opaque[i].bytes.size(), wire::kMaxOpaquePiece);
+      EXPECT_EQ(sink.opaque[i].flags, i == 4 ? wire::kOpaqueChunkEnd : 0u);
+      EXPECT_EQ(sink.opaque[i].pages_before, 25u);  // after the first 25 pages
+      EXPECT_EQ(sink.opaque[i].marks_before, 0u);   // before the mark
+      got.insert(got.end(), sink.opaque[i].bytes.begin(), sink.opaque[i].bytes.end());
+    }
+    EXPECT_EQ(got, big);
+    EXPECT_EQ(sink.opaque[5].flags, wire::kOpaqueStreamEnd);
+    EXPECT_TRUE(sink.opaque[5].bytes.empty());
+    EXPECT_EQ(sink.opaque[5].pages_before, 50u);
+    EXPECT_EQ(sink.opaque[5].marks_before, 1u);
+    EXPECT_EQ(dec.stats().opaque_bytes, small.size() + big.size());
+    for (std::uint64_t g = 0; g < 50; ++g)
+      EXPECT_EQ(sink.pages[std::make_pair(0u, g)], std::vector<std::byte>(pages[g].begin(), pages[g].end()));
+  }
+}
+
 TEST(Engine, FramesCarryConsecutiveSequenceNumbers) {
   test::frame_list out;
   auto cfg = encoder_config::for_mode(mode::datacenter);

@@ -204,6 +204,14 @@ TEST_F(Malformed, Fragments) {
 
 TEST_F(Malformed, Mark) { expect(record(record_type::mark, body_of(std::uint32_t{1})), error::bad_length); }
 
+TEST_F(Malformed, Opaque) {
+  expect(record(record_type::opaque, body_of(std::uint32_t{1})), error::bad_length);  // shorter than its body
+  expect(record(record_type::opaque, body_of(opaque_body{0, 0, 0, 0})), error::bad_record_type);  // chunk 0
+  expect(record(record_type::opaque, body_of(opaque_body{0, 1, 1u << 7, 0})), error::bad_record_type);  // flag
+  std::vector<std::byte> too_long(kMaxOpaquePiece + 1);
+  expect(record(record_type::opaque, body_of(opaque_body{0, 1, 0, 0}, too_long)), error::bad_length);
+}
+
 TEST(MalformedStream, RecordsBeforeInitCannotFillSlots) {
   test::map_sink sink;
   decoder dec({}, sink);

@@ -46,6 +46,15 @@ public:
     marks.push_back({vm, round, n, last});
   }
   void on_lost(page_key k, error) override { lost.push_back(k); }
+  void on_opaque(std::uint32_t vm, std::uint32_t chunk, std::uint32_t flags, bytes_view b) override {
+    opaque.push_back({vm, chunk, flags, std::vector<std::byte>(b.begin(), b.end()), pages.size(), marks.size()});
+  }
+  struct piece {
+    std::uint32_t vm, chunk, flags;
+    std::vector<std::byte> bytes;
+    std::size_t pages_before, marks_before;  // what had arrived before it
+  };
+  std::vector<piece> opaque;
   struct mark {
     std::uint32_t vm, round;
     std::uint64_t pages;
