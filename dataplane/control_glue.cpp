@@ -270,7 +270,70 @@ json baselines_json(const gateway_view &v) {
   return rows;
 }
 
+// A QEMU migration (--qemu-listen / --qemu-connect).
+json qemu_rows(const gateway_view &v) {
+  json rows = json::array();
+  const auto now_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                    std::chrono::steady_clock::now().time_since_epoch())
+                                                    .count());
+  if (v.qing != nullptr) {
+    const qemu_migration_stats &q = v.qing->stats();
+    const auto st = static_cast<qemu_state>(q.state.load());
+    std::uint64_t bytes = 0;
+    for (worker *w : v.workers)
+      bytes += snap(w->stats()).bytes_sent;
+    const std::uint64_t t0 = q.start_ns.load(), t1 = q.end_ns.load() ? q.end_ns.load() : now_ns;
+    const double secs = t0 != 0 && t1 > t0 ? double(t1 - t0) / 1e9 : 0;
+    std::string state = to_string(st);
+    if (st == qemu_state::iterating)
+      state = q.round.load() == 0 ? "bulk" : "dirty round " + std::to_string(q.round.load());
+    json row = {{"vm", 0},
+                {"side", "source"},
+                {"qemu", v.qing->address()},
+                {"state", state},
+                {"dirty_rounds", q.round.load()},
+                {"ram_sections", q.barriers.load()},
+                {"multifd_channels", q.channels.load()},
+                {"pages", q.pages.load()},
+                {"zero_pages", q.zero_pages.load()},
+                {"opaque_bytes", q.opaque_bytes.load()},
+                {"bytes_from_qemu", q.bytes_in.load()},
+                {"wire_bytes", bytes},
+                {"seconds", secs},
+                {"wire_mbps", secs > 0 ? double(bytes) * 8 / secs / 1e6 : 0.0},
+                {"backpressure_s", double(q.stall_us.load()) / 1e6}};
+    if (q.switchover_ns.load() != 0 && q.end_ns.load() > q.switchover_ns.load())
+      row["switchover_to_end_ms"] = double(q.end_ns.load() - q.switchover_ns.load()) / 1e6;
+    if (st == qemu_state::failed)
+      row["reason"] = v.qing->reason();
+    rows.push_back(row);
+  }
+  if (v.drx != nullptr && v.drx->egress() != nullptr) {
+    const qemu_egress &e = *v.drx->egress();
+    static const char *names[] = {"waiting", "streaming", "done", "failed"};
+    for (std::uint32_t vm = 0; vm < std::max<std::uint32_t>(e.vms(), 1); ++vm) {
+      const qemu_egress_stats &q = e.stats(vm);
+      json row = {{"vm", vm},
+                  {"side", "dest"},
+                  {"state", names[std::clamp(q.state.load(), 0, 3)]},
+                  {"ram_sections", q.barriers.load()},
+                  {"multifd_channels", q.channels.load()},
+                  {"pages", q.pages.load()},
+                  {"zero_pages", q.zero_pages.load()},
+                  {"opaque_bytes", q.opaque_bytes.load()},
+                  {"bytes_to_qemu", q.bytes_out.load()},
+                  {"barrier_wait_s", double(q.barrier_wait_us.load()) / 1e6}};
+      if (q.state.load() == 3)
+        row["reason"] = e.reason();
+      rows.push_back(row);
+    }
+  }
+  return rows;
+}
+
 json migrations_json(const gateway_view &v) {
+  if (v.qing != nullptr || (v.drx != nullptr && v.drx->egress() != nullptr))
+    return qemu_rows(v);
   json rows = json::array();
   if (!v.workers.empty()) {
     std::uint32_t done = ~0u;

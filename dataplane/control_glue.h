@@ -12,6 +12,7 @@
 #include "lcore.h"
 #include "live_config.h"
 #include "options.h"
+#include "qemu_ingress.h"
 #include "registry.h"
 #include "server.h"
 #include "source.h"
@@ -24,6 +25,7 @@ struct gateway_view {
   ingress *ing = nullptr;
   ack_rx *acks = nullptr;
   dest_rx *drx = nullptr;         // destination side, may be null
+  qemu_ingress *qing = nullptr;   // --qemu-listen, may be null
   std::vector<lcore_plan> *plans = nullptr;
   std::uint16_t src_port = 0, dst_port = 0;
   live_config_store *live = nullptr;

@@ -323,6 +323,8 @@ void dest_decoder::send_ack(stream &s) {
   const std::size_t plen = write_ack_payload(a, p + wire::kFrameHeaderSize);
   wire::frame_header h = reply_header(wire::frame_type::ack, s.id, s.epoch);
   h.payload_len = static_cast<std::uint16_t>(plen);
+  if (rx_.egress_ && rx_.egress_->failed())
+    h.flags |= wire::kFrameFlagAbort;  // the source gateway fails its QEMU's migration
   h.seq = a.cum;
   // Pages still missing on this stream: the source is not done until 0.
   h.ack = static_cast<std::uint32_t>(std::min<std::size_t>(s.missing.size(), 0xFFFFFFFFu));

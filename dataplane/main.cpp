@@ -1,6 +1,7 @@
 // main.cpp — hde-gateway: EAL and ports, the tasks of a role placed on
 // lcores, a supervisor on the main lcore, and a testpmd-style summary.
 //   hde-gateway [EAL args] -- --role source|dest|loopback [options]
+#include <algorithm>
 #include <cstring>
 #include <csignal>
 #include <functional>
@@ -340,6 +341,7 @@ int main(int argc, char **argv) {
   for (auto &w : workers)
     view.workers.push_back(w.get());
   view.ing = ing.get();
+  view.qing = qing.get();
   view.acks = acks.get();
   view.drx = drx.get();
   view.plans = &plans;
@@ -377,7 +379,7 @@ int main(int argc, char **argv) {
     const char *name() const override { return "supervisor"; }
     std::function<unsigned(std::uint64_t)> fn;
   } sup;
-  std::uint64_t next_check = 0, next_print = t0 + hz, complete_at = 0, last_rx = t0, last_frames = 0;
+  std::uint64_t next_check = 0, next_print = t0 + hz, complete_at = 0, last_rx = t0, last_frames = 0, failed_at = 0;
   bool draining = false;
   sup.fn = [&](std::uint64_t now) -> unsigned {
     if (now < next_check)
@@ -401,11 +403,19 @@ int main(int argc, char **argv) {
     }
     qemu_egress *eg = is_dst ? drx->egress() : nullptr;
     if (eg != nullptr && eg->failed()) {
-      rc = 1;
-      g_quit = true;
+      // Answer for a while longer: ACKs now say so, and the source gateway
+      // fails its QEMU's migration at once instead of timing out.
+      if (failed_at == 0)
+        failed_at = now;
+      if (o.r == role::loopback || now - failed_at > 2 * hz) {
+        rc = 1;
+        g_quit = true;
+      }
       return 0;
     }
     if (qing) {
+      if (acks->peer_aborted())
+        qing->abort("the destination gateway gave up on the migration (its QEMU side failed; see its log)");
       if (qing->failed()) {
         rc = 1;
         g_quit = true;
@@ -547,6 +557,15 @@ int main(int argc, char **argv) {
                   c->link_rate_bps ? (std::to_string(c->link_rate_bps / 1000000) + " Mbit/s").c_str() : "unlimited");
     }
     print_port_stats(src_port, "source");
+    if (qing) {
+      const qemu_migration_stats &q = qing->stats();
+      std::printf("  qemu source %s: %s, %llu pages (%llu zero), %llu opaque bytes, %u RAM sections, %u dirty "
+                  "rounds, %u multifd channel(s), %.3f s waiting for buffers%s%s\n",
+                  qing->address().c_str(), to_string(static_cast<qemu_state>(q.state.load())),
+                  (unsigned long long)q.pages.load(), (unsigned long long)q.zero_pages.load(),
+                  (unsigned long long)q.opaque_bytes.load(), q.barriers.load(), q.round.load(), q.channels.load(),
+                  double(q.stall_us.load()) / 1e6, qing->failed() ? ": " : "", qing->reason().c_str());
+    }
     for (auto &w : workers) {
       const auto &e = w->enc_stats();
       const auto &s = w->stats();
@@ -599,6 +618,17 @@ int main(int argc, char **argv) {
   }
   if (is_dst) {
     print_port_stats(dst_port, "dest");
+    if (const qemu_egress *e = drx->egress(); e != nullptr)
+      for (std::uint32_t vm = 0; vm < e->vms(); ++vm) {
+        const qemu_egress_stats &q = e->stats(vm);
+        static const char *names[] = {"waiting", "streaming", "done", "failed"};
+        std::printf("  qemu dest VM %u: %s, %llu pages (%llu zero), %llu opaque bytes, %llu bytes to QEMU, %u RAM "
+                    "sections, %u multifd channel(s), %.3f s waiting at barriers\n",
+                    vm, names[std::clamp(q.state.load(), 0, 3)], (unsigned long long)q.pages.load(),
+                    (unsigned long long)q.zero_pages.load(), (unsigned long long)q.opaque_bytes.load(),
+                    (unsigned long long)q.bytes_out.load(), q.barriers.load(), q.channels.load(),
+                    double(q.barrier_wait_us.load()) / 1e6);
+      }
     const dest_stats d = drx->stats();
     const auto dec = drx->decoded();
     std::printf("  dest: %llu frames, %llu data, %llu decoded, %llu duplicates, %llu beyond window, "

@@ -69,6 +69,7 @@ struct qemu_ingress::events final : qemu::main_events {
     std::memset(qi->page, fill, kPageSize);
     it->page = page_in{page_key{0, parser.layout().gfn(block, offset)}, qi->page};
     ++q.st_.zero_pages;
+    q.note_page(it->page.key.gfn);
     if (!q.push_counted(it))
       stopped = true;
   }
@@ -180,6 +181,16 @@ void qemu_ingress::stop() {
     th_.join();
 }
 
+void qemu_ingress::abort(const std::string &why) {
+  if (abort_.load())
+    return;
+  {
+    std::lock_guard<std::mutex> g(abort_mu_);
+    abort_why_ = why;
+  }
+  abort_.store(true, std::memory_order_release);
+}
+
 std::string qemu_ingress::reason() const {
   return reason_set_.load(std::memory_order_acquire) ? reason_ : std::string();
 }
@@ -201,7 +212,7 @@ work_item *qemu_ingress::get_item() {
   void *p = nullptr;
   std::uint64_t t0 = 0;
   while (rte_mempool_get(pool_, &p) != 0) {
-    if (stop_.load() || failed_.load())
+    if (stop_.load() || failed_.load() || abort_.load())
       return nullptr;
     if (t0 == 0)
       t0 = now_ns();
@@ -217,7 +228,7 @@ work_item *qemu_ingress::get_item() {
 
 bool qemu_ingress::push(std::uint32_t w, work_item *it) {
   while (rte_ring_enqueue(w_[w]->in(), it) != 0) {
-    if (stop_.load() || failed_.load()) {
+    if (stop_.load() || failed_.load() || abort_.load()) {
       rte_mempool_put(pool_, it);
       return false;
     }
@@ -234,7 +245,22 @@ work_item *qemu_ingress::make_page(std::size_t block, std::uint64_t offset, cons
   std::memcpy(qi->page, data, kPageSize);
   it->page = page_in{page_key{0, ev_->parser.layout().gfn(block, offset)}, qi->page};
   ++st_.pages;
+  note_page(it->page.key.gfn);
   return it;
+}
+
+// Dirty rounds as `show migrations` tells them: QEMU sends a page once per
+// pass over its dirty bitmap, so the first page sent a second time in the
+// current round begins the next one.
+void qemu_ingress::note_page(std::uint64_t gfn) {
+  if (sent_round_.empty())
+    sent_round_.assign(ev_->parser.layout().pages(), 0);
+  if (gfn >= sent_round_.size())
+    return;
+  const std::uint32_t r = st_.round.load(std::memory_order_relaxed);
+  if (sent_round_[gfn] == static_cast<std::uint16_t>(r + 1))
+    st_.round.store(r + 1, std::memory_order_relaxed);
+  sent_round_[gfn] = static_cast<std::uint16_t>(st_.round.load(std::memory_order_relaxed) + 1);
 }
 
 bool qemu_ingress::push_counted(work_item *it) {
@@ -355,7 +381,7 @@ bool qemu_ingress::barrier(bool complete) {
     }
     if (all)
       break;
-    if (stop_.load() || failed_.load() || !pump_multifd(100))
+    if (stop_.load() || failed_.load() || abort_.load() || !pump_multifd(100))
       return false;
   }
   if (!meta_sent_ && !chans_.empty()) {
@@ -419,6 +445,10 @@ void qemu_ingress::run() {
   close(fd);
   chans_.clear();
   if (!ok) {
+    if (!failed_.load() && abort_.load()) {
+      std::lock_guard<std::mutex> g(abort_mu_);
+      fail(abort_why_);
+    }
     if (!failed_.load())
       fail("stopped");
     // Tell the destination to drop the VM (best effort: the rings may be full).
@@ -438,7 +468,7 @@ bool qemu_ingress::serve(int fd) {
     return f != nullptr ? std::fclose(f) : 0;
   });
   for (;;) {
-    if (stop_.load())
+    if (stop_.load() || abort_.load())
       return false;
     std::vector<pollfd> pf{{fd, POLLIN, 0}, {lfd_, POLLIN, 0}};
     std::vector<channel *> who;

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,7 @@ struct work_item;
 struct qemu_migration_stats {
   std::atomic<int> state{0};                // qemu_state
   std::atomic<std::uint32_t> barriers{0};   // RAM sections ended (EOS)
+  std::atomic<std::uint32_t> round{0};      // 0: bulk pass; N: dirty round N (a page sent again starts one)
   std::atomic<std::uint32_t> channels{0};   // multifd channels
   std::atomic<std::uint64_t> pages{0}, zero_pages{0}, opaque_bytes{0}, bytes_in{0}, multifd_packets{0};
   std::atomic<std::uint64_t> stall_us{0};   // time waiting for free buffers (backpressure)
@@ -59,6 +61,9 @@ public:
   // Listen (the address is usable when this returns) and start the thread.
   bool start(std::string &err);
   void stop();
+  // Fail the migration from another thread (the destination gave up): the
+  // thread closes QEMU's sockets with this reason.
+  void abort(const std::string &why);
   // Every item of the migration is on the rings, final marks included.
   bool finished() const { return finished_.load(std::memory_order_acquire); }
   bool failed() const { return failed_.load(std::memory_order_acquire); }
@@ -81,6 +86,7 @@ private:
   bool barrier(bool complete);
   bool pump_multifd(int timeout_ms);
   void accept_channels();
+  void note_page(std::uint64_t gfn);
   bool read_channel(channel &c);
 
   const options &o_;
@@ -89,7 +95,9 @@ private:
   int lfd_ = -1;
   rte_mempool *pool_ = nullptr;
   std::thread th_;
-  std::atomic<bool> stop_{false}, finished_{false}, failed_{false};
+  std::atomic<bool> stop_{false}, finished_{false}, failed_{false}, abort_{false};
+  std::mutex abort_mu_;
+  std::string abort_why_;  // abort_mu_
   mutable std::atomic<bool> reason_set_{false};
   std::string reason_;
   // Per migration (the thread's own).
@@ -98,6 +106,7 @@ private:
   std::vector<std::byte> pend_;        // opaque bytes not yet sent
   std::vector<std::uint64_t> counts_;  // pages per worker since the last barrier
   std::uint32_t chunk_ = 1;
+  std::vector<std::uint16_t> sent_round_;  // per page: 1 + the round it was last sent in (0: never)
   std::byte uuid_[16] = {};
   bool meta_sent_ = false;
   qemu_migration_stats st_;

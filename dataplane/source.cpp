@@ -539,11 +539,14 @@ unsigned ack_rx::poll_queue(std::uint16_t q) {
       ++st_.not_hde;  // our own data frames seen on a shared medium
     } else if (h.stream >= w_.size()) {
       ++st_.bad_stream;
-    } else if (rte_ring_sp_enqueue(w_[h.stream]->acks(), m[i]) != 0) {
-      ++st_.ring_full;
     } else {
-      ++st_.acks;
-      continue;  // the worker frees it
+      if ((h.flags & wire::kFrameFlagAbort) != 0)
+        peer_abort_.store(true, std::memory_order_relaxed);
+      if (rte_ring_sp_enqueue(w_[h.stream]->acks(), m[i]) == 0) {
+        ++st_.acks;
+        continue;  // the worker frees it
+      }
+      ++st_.ring_full;
     }
     rte_pktmbuf_free(m[i]);
   }

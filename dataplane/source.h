@@ -212,9 +212,12 @@ public:
   unsigned poll(std::uint64_t now) override;
   const char *name() const override { return "ack-rx"; }
   const ack_rx_stats &stats() const { return st_; }
+  // An ACK said the destination gave up on the migration (kFrameFlagAbort).
+  bool peer_aborted() const { return peer_abort_.load(std::memory_order_relaxed); }
 
 private:
   unsigned poll_queue(std::uint16_t q);
+  std::atomic<bool> peer_abort_{false};
   std::uint16_t port_, nrxq_;
   const options &o_;
   std::vector<worker *> w_;
