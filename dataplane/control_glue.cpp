@@ -276,8 +276,8 @@ json qemu_rows(const gateway_view &v) {
   const auto now_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                     std::chrono::steady_clock::now().time_since_epoch())
                                                     .count());
-  if (v.qing != nullptr) {
-    const qemu_migration_stats &q = v.qing->stats();
+  for (qemu_ingress *qi : v.qings) {
+    const qemu_migration_stats &q = qi->stats();
     const auto st = static_cast<qemu_state>(q.state.load());
     std::uint64_t bytes = 0;
     for (worker *w : v.workers)
@@ -287,9 +287,9 @@ json qemu_rows(const gateway_view &v) {
     std::string state = to_string(st);
     if (st == qemu_state::iterating)
       state = q.round.load() == 0 ? "bulk" : "dirty round " + std::to_string(q.round.load());
-    json row = {{"vm", 0},
+    json row = {{"vm", qi->vm()},
                 {"side", "source"},
-                {"qemu", v.qing->address()},
+                {"qemu", qi->address()},
                 {"state", state},
                 {"dirty_rounds", q.round.load()},
                 {"ram_sections", q.barriers.load()},
@@ -305,7 +305,7 @@ json qemu_rows(const gateway_view &v) {
     if (q.switchover_ns.load() != 0 && q.end_ns.load() > q.switchover_ns.load())
       row["switchover_to_end_ms"] = double(q.end_ns.load() - q.switchover_ns.load()) / 1e6;
     if (st == qemu_state::failed)
-      row["reason"] = v.qing->reason();
+      row["reason"] = qi->reason();
     rows.push_back(row);
   }
   if (v.drx != nullptr && v.drx->egress() != nullptr) {
@@ -332,7 +332,7 @@ json qemu_rows(const gateway_view &v) {
 }
 
 json migrations_json(const gateway_view &v) {
-  if (v.qing != nullptr || (v.drx != nullptr && v.drx->egress() != nullptr))
+  if (!v.qings.empty() || (v.drx != nullptr && v.drx->egress() != nullptr))
     return qemu_rows(v);
   json rows = json::array();
   if (!v.workers.empty()) {

@@ -25,7 +25,7 @@ struct gateway_view {
   ingress *ing = nullptr;
   ack_rx *acks = nullptr;
   dest_rx *drx = nullptr;         // destination side, may be null
-  qemu_ingress *qing = nullptr;   // --qemu-listen, may be null
+  std::vector<qemu_ingress *> qings;  // --qemu-listen, one per VM
   std::vector<lcore_plan> *plans = nullptr;
   std::uint16_t src_port = 0, dst_port = 0;
   live_config_store *live = nullptr;

@@ -62,7 +62,9 @@ struct dest_decoder::stream : page_sink {
   error put_page(page_key k, const std::byte *p) override {
     if (!missing.empty() && missing.erase({k.vm, k.gfn}) != 0) {
       ++owner.st_.pages_repaired;
-      publish_barrier();
+      const error e = owner.rx_.sink_.put_page(k, p);
+      publish_barrier();  // after the page is in the image
+      return e;
     }
     return owner.rx_.sink_.put_page(k, p);
   }
@@ -79,10 +81,13 @@ struct dest_decoder::stream : page_sink {
   }
   // QEMU egress: a barrier counts as passed once nothing before it is missing.
   void publish_barrier() {
-    if (barrier_round != 0 && missing.empty() && owner.rx_.egress_) {
-      owner.rx_.egress_->on_barrier(id, barrier_vm, barrier_round);
-      barrier_round = 0;
-    }
+    if (!missing.empty() || !owner.rx_.egress_)
+      return;
+    for (std::uint32_t vm = 0; vm < kMaxVms; ++vm)
+      if (barrier_round[vm] != 0) {
+        owner.rx_.egress_->on_barrier(id, vm, barrier_round[vm]);
+        barrier_round[vm] = 0;
+      }
   }
   void on_opaque(std::uint32_t vm, std::uint32_t chunk, std::uint32_t flags, bytes_view b) override {
     if (owner.rx_.egress_)
@@ -95,10 +100,12 @@ struct dest_decoder::stream : page_sink {
   }
   void on_mark(std::uint32_t vm, std::uint32_t round, std::uint64_t pages, bool last) override {
     if (owner.rx_.egress_) {  // a QEMU barrier: many per second, not printed
-      barrier_vm = vm;
-      barrier_round = round;
-      publish_barrier();
-      if (last)
+      if (vm < kMaxVms) {
+        barrier_round[vm] = round;
+        publish_barrier();
+      }
+      // Done (and the images sealed) once every VM expected has ended.
+      if (last && ++last_vms >= owner.rx_.egress_->expected_vms())
         done = true;
       return;
     }
@@ -122,7 +129,9 @@ struct dest_decoder::stream : page_sink {
   std::uint64_t last_dup_seq = 0;
   std::uint64_t first_unacked_tsc = 0;
   bool done = false;
-  std::uint32_t barrier_vm = 0, barrier_round = 0;  // QEMU: a barrier passed while pages were missing
+  // QEMU: the barrier each VM passed last, until published (held while pages are missing).
+  std::uint32_t barrier_round[kMaxVms] = {};
+  std::uint32_t last_vms = 0;  // VMs whose last mark this stream carried
   // (vm, gfn) -> when last asked for (0: not yet). The failure path only:
   // allocation here is fine.
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> missing;

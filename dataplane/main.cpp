@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
   const bool qemu_src = is_src && !o.qemu_listen.empty();
   std::vector<std::unique_ptr<worker>> workers;
   std::unique_ptr<ingress> ing;
-  std::unique_ptr<qemu_ingress> qing;
+  std::vector<std::unique_ptr<qemu_ingress>> qings;  // --qemu-listen: one per address (VM i on entry i)
   std::unique_ptr<ack_rx> acks;
   std::unique_ptr<dest_rx> drx;
   if (is_src) {
@@ -270,7 +270,8 @@ int main(int argc, char **argv) {
     ing = std::make_unique<ingress>(feed, raw);
     acks = std::make_unique<ack_rx>(src_port, src_rxq, o, raw, *ing);
     if (qemu_src)
-      qing = std::make_unique<qemu_ingress>(o, raw);
+      for (const std::string &a : split_paths(o.qemu_listen))
+        qings.push_back(std::make_unique<qemu_ingress>(o, raw, static_cast<std::uint32_t>(qings.size()), a));
   }
   if (is_dst) {
     drx = std::make_unique<dest_rx>(o, dst_port, dst_rxq, pool);
@@ -289,7 +290,7 @@ int main(int argc, char **argv) {
   for (std::size_t i = 0; i < lcores.size(); ++i)
     plans[i].lcore_id = lcores[i];
   if (ing) {
-    if (!qing)  // with QEMU, its thread is the one producer on the worker rings
+    if (qings.empty())  // with QEMU, its threads are the producers on the worker rings
       plans[0].tasks.push_back(ing.get());
     plans[0].tasks.push_back(acks.get());
   }
@@ -322,14 +323,16 @@ int main(int argc, char **argv) {
     }
     std::fflush(stdout);
   }
-  if (qing) {
-    std::string err;
-    if (!qing->start(err)) {
-      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
-      return 1;
+  if (!qings.empty()) {
+    for (auto &q : qings) {
+      std::string err;
+      if (!q->start(err)) {
+        std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+        return 1;
+      }
+      std::printf("hde-gateway: qemu: VM %u: waiting for a migration on %s (QMP: migrate uri=%s)\n", q->vm(),
+                  q->address().c_str(), q->address().c_str());
     }
-    std::printf("hde-gateway: qemu: waiting for a migration on %s (QMP: migrate uri=%s)\n", o.qemu_listen.c_str(),
-                o.qemu_listen.c_str());
     std::fflush(stdout);
   } else if (is_src) {
     feed.start();
@@ -341,7 +344,8 @@ int main(int argc, char **argv) {
   for (auto &w : workers)
     view.workers.push_back(w.get());
   view.ing = ing.get();
-  view.qing = qing.get();
+  for (auto &q : qings)
+    view.qings.push_back(q.get());
   view.acks = acks.get();
   view.drx = drx.get();
   view.plans = &plans;
@@ -413,10 +417,16 @@ int main(int argc, char **argv) {
       }
       return 0;
     }
-    if (qing) {
-      if (acks->peer_aborted())
-        qing->abort("the destination gateway gave up on the migration (its QEMU side failed; see its log)");
-      if (qing->failed()) {
+    if (!qings.empty()) {
+      bool any_failed = false, all_finished = true, all_listening = true;
+      for (auto &q : qings) {
+        if (acks->peer_aborted())
+          q->abort("the destination gateway gave up on the migration (its QEMU side failed; see its log)");
+        any_failed = any_failed || q->failed();
+        all_finished = all_finished && q->finished();
+        all_listening = all_listening && q->stats().state.load() == static_cast<int>(qemu_state::listening);
+      }
+      if (any_failed) {
         rc = 1;
         g_quit = true;
         return 0;
@@ -428,7 +438,7 @@ int main(int argc, char **argv) {
         g_quit = true;
         return 0;
       }
-      bool all_drained = qing->finished();
+      bool all_drained = all_finished;
       std::uint64_t progress = 0;
       for (auto &w : workers) {
         all_drained = all_drained && w->drained();
@@ -440,7 +450,7 @@ int main(int argc, char **argv) {
         g_quit = true;
       } else if (draining) {
         g_quit = true;
-      } else if (qing->stats().state.load() != static_cast<int>(qemu_state::listening) && now > progress &&
+      } else if (!all_listening && now > progress &&
                  now - progress > o.timeout_s * hz) {
         std::fprintf(stderr, "hde-gateway: no acknowledgement for %u s: is the destination up?\n", o.timeout_s);
         rc = 1;
@@ -536,9 +546,9 @@ int main(int argc, char **argv) {
   rte_eal_mp_wait_lcore();
   srv.stop();
   feed.stop();
-  if (qing) {
-    qing->stop();
-    if (qing->failed())
+  for (auto &q : qings) {
+    q->stop();
+    if (q->failed())
       rc = 1;
   }
   if (drx && drx->egress() != nullptr) {
@@ -557,14 +567,14 @@ int main(int argc, char **argv) {
                   c->link_rate_bps ? (std::to_string(c->link_rate_bps / 1000000) + " Mbit/s").c_str() : "unlimited");
     }
     print_port_stats(src_port, "source");
-    if (qing) {
-      const qemu_migration_stats &q = qing->stats();
-      std::printf("  qemu source %s: %s, %llu pages (%llu zero), %llu opaque bytes, %u RAM sections, %u dirty "
+    for (auto &qi : qings) {
+      const qemu_migration_stats &q = qi->stats();
+      std::printf("  qemu source VM %u (%s): %s, %llu pages (%llu zero), %llu opaque bytes, %u RAM sections, %u dirty "
                   "rounds, %u multifd channel(s), %.3f s waiting for buffers%s%s\n",
-                  qing->address().c_str(), to_string(static_cast<qemu_state>(q.state.load())),
+                  qi->vm(), qi->address().c_str(), to_string(static_cast<qemu_state>(q.state.load())),
                   (unsigned long long)q.pages.load(), (unsigned long long)q.zero_pages.load(),
                   (unsigned long long)q.opaque_bytes.load(), q.barriers.load(), q.round.load(), q.channels.load(),
-                  double(q.stall_us.load()) / 1e6, qing->failed() ? ": " : "", qing->reason().c_str());
+                  double(q.stall_us.load()) / 1e6, qi->failed() ? ": " : "", qi->reason().c_str());
     }
     for (auto &w : workers) {
       const auto &e = w->enc_stats();
@@ -707,7 +717,7 @@ int main(int argc, char **argv) {
   std::fflush(stdout);
   workers.clear();  // frees the frames still held in send windows
   drx.reset();
-  qing.reset();     // its page pool, before EAL goes
+  qings.clear();    // their page pools, before EAL goes
   live_ptr.reset();  // its RCU state lives in DPDK memory
   for (std::uint16_t port : {src_port, dst_port})
     if (rte_eth_dev_is_valid_port(port) && (port == src_port ? is_src : is_dst)) {

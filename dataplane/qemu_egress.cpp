@@ -1,6 +1,7 @@
 // qemu_egress.cpp — see qemu_egress.h.
 #include "qemu_egress.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +31,7 @@ struct qemu_egress::session {
 qemu_egress::qemu_egress(const options &o, image_sink &img, std::function<std::uint32_t()> streams)
     : o_(o), img_(img), streams_(std::move(streams)) {
   img_.track_dirty();
+  expected_ = 1 + static_cast<std::uint32_t>(std::count(o.qemu_connect.begin(), o.qemu_connect.end(), ','));
 }
 
 qemu_egress::~qemu_egress() { stop(); }
@@ -49,8 +51,8 @@ void qemu_egress::stop() {
 }
 
 bool qemu_egress::done() const {
-  const std::uint32_t n = vms_.load(std::memory_order_acquire);
-  return n != 0 && finished_.load(std::memory_order_acquire) == n;
+  const std::uint32_t n = std::max(vms_.load(std::memory_order_acquire), expected_);
+  return finished_.load(std::memory_order_acquire) == n;
 }
 
 std::string qemu_egress::reason() const {

@@ -58,8 +58,10 @@ public:
       passed_[vm][stream].store(round, std::memory_order_release);
   }
 
-  // Every VM begun is done (its QEMU has the whole stream).
+  // Every VM expected (one per --qemu-connect entry) and every VM begun is
+  // done (its QEMU has the whole stream).
   bool done() const;
+  std::uint32_t expected_vms() const { return expected_; }
   bool failed() const { return failed_.load(std::memory_order_acquire); }
   std::string reason() const;
   const qemu_egress_stats &stats(std::uint32_t vm) const { return st_[vm]; }
@@ -84,6 +86,7 @@ private:
   std::condition_variable cv_;
   std::vector<std::unique_ptr<session>> sessions_;  // by vm (mu_)
   std::atomic<std::uint32_t> vms_{0}, finished_{0};
+  std::uint32_t expected_ = 1;
   std::atomic<bool> stop_{false}, failed_{false};
   std::string reason_;  // mu_
   qemu_egress_stats st_[kMaxVms];

@@ -67,7 +67,7 @@ struct qemu_ingress::events final : qemu::main_events {
     }
     auto *qi = reinterpret_cast<qemu_item *>(it);
     std::memset(qi->page, fill, kPageSize);
-    it->page = page_in{page_key{0, parser.layout().gfn(block, offset)}, qi->page};
+    it->page = page_in{page_key{q.vm_, parser.layout().gfn(block, offset)}, qi->page};
     ++q.st_.zero_pages;
     q.note_page(it->page.key.gfn);
     if (!q.push_counted(it))
@@ -142,8 +142,8 @@ std::FILE *record_file(const options &o, const std::string &name) {
 }
 }  // namespace
 
-qemu_ingress::qemu_ingress(const options &o, std::vector<worker *> workers)
-    : o_(o), w_(std::move(workers)), counts_(w_.size(), 0) {}
+qemu_ingress::qemu_ingress(const options &o, std::vector<worker *> workers, std::uint32_t vm, std::string addr)
+    : o_(o), w_(std::move(workers)), vm_(vm), addr_text_(std::move(addr)), counts_(w_.size(), 0) {}
 
 qemu_ingress::~qemu_ingress() {
   stop();
@@ -156,12 +156,13 @@ qemu_ingress::~qemu_ingress() {
 }
 
 bool qemu_ingress::start(std::string &err) {
-  if (!parse_qemu_addr(o_.qemu_listen, addr_, err))
+  if (!parse_qemu_addr(addr_text_, addr_, err))
     return false;
   const unsigned n = static_cast<unsigned>((o_.qemu_buffer_mb << 20) / kPageSize);
   // Single consumer (this thread takes items), several producers (workers
   // put them back); no per-lcore cache: the thread is not an lcore.
-  pool_ = rte_mempool_create("hde_qemu_vm0", n, sizeof(qemu_item), 0, 0, nullptr, nullptr, nullptr, nullptr,
+  const std::string name = "hde_qemu_vm" + std::to_string(vm_);
+  pool_ = rte_mempool_create(name.c_str(), n, sizeof(qemu_item), 0, 0, nullptr, nullptr, nullptr, nullptr,
                              static_cast<int>(rte_socket_id()), RTE_MEMPOOL_F_SC_GET);
   if (pool_ == nullptr) {
     err = "cannot create the QEMU page buffer (" + std::to_string(o_.qemu_buffer_mb) +
@@ -202,7 +203,7 @@ void qemu_ingress::fail(const std::string &why) {
   reason_set_.store(true, std::memory_order_release);
   st_.state.store(static_cast<int>(qemu_state::failed));
   st_.end_ns.store(now_ns());
-  std::fprintf(stderr, "hde-gateway: qemu: migration failed: %s\n", why.c_str());
+  std::fprintf(stderr, "hde-gateway: qemu: VM %u: migration failed: %s\n", vm_, why.c_str());
   // run() closes QEMU's sockets as soon as serve() returns: its migration
   // fails and the guest runs on.
   failed_.store(true, std::memory_order_release);
@@ -243,7 +244,7 @@ work_item *qemu_ingress::make_page(std::size_t block, std::uint64_t offset, cons
     return nullptr;
   auto *qi = reinterpret_cast<qemu_item *>(it);
   std::memcpy(qi->page, data, kPageSize);
-  it->page = page_in{page_key{0, ev_->parser.layout().gfn(block, offset)}, qi->page};
+  it->page = page_in{page_key{vm_, ev_->parser.layout().gfn(block, offset)}, qi->page};
   ++st_.pages;
   note_page(it->page.key.gfn);
   return it;
@@ -258,8 +259,11 @@ void qemu_ingress::note_page(std::uint64_t gfn) {
   if (gfn >= sent_round_.size())
     return;
   const std::uint32_t r = st_.round.load(std::memory_order_relaxed);
-  if (sent_round_[gfn] == static_cast<std::uint16_t>(r + 1))
+  // QEMU syncs its dirty bitmap between RAM sections only: one round at most per section.
+  if (sent_round_[gfn] == static_cast<std::uint16_t>(r + 1) && round_section_ != chunk_) {
     st_.round.store(r + 1, std::memory_order_relaxed);
+    round_section_ = chunk_;
+  }
   sent_round_[gfn] = static_cast<std::uint16_t>(st_.round.load(std::memory_order_relaxed) + 1);
 }
 
@@ -285,6 +289,7 @@ bool qemu_ingress::push_opaque(std::size_t upto, std::uint32_t flags, const std:
     auto *qi = reinterpret_cast<qemu_item *>(it);
     std::memcpy(qi->page, extra, extra_len);
     it->is_opaque = true;
+    it->page.key.vm = vm_;
     it->round = chunk_;
     it->opaque = qi->page;
     it->opaque_len = static_cast<std::uint32_t>(extra_len);
@@ -302,6 +307,7 @@ bool qemu_ingress::push_opaque(std::size_t upto, std::uint32_t flags, const std:
     if (n != 0)
       std::memcpy(qi->page, pend_.data() + off, n);
     it->is_opaque = true;
+    it->page.key.vm = vm_;
     it->round = chunk_;
     it->opaque = qi->page;
     it->opaque_len = static_cast<std::uint32_t>(n);
@@ -398,6 +404,7 @@ bool qemu_ingress::barrier(bool complete) {
     work_item *it = get_item();
     if (it == nullptr)
       return false;
+    it->page.key.vm = vm_;
     it->round = chunk_;
     it->round_pages = counts_[w];
     counts_[w] = 0;
@@ -439,7 +446,7 @@ void qemu_ingress::run() {
   st_.start_ns.store(now_ns());
   st_.state.store(static_cast<int>(qemu_state::setup));
   if (!o_.quiet)
-    std::printf("hde-gateway: qemu: migration accepted on %s (VM 0)\n", addr_.text.c_str());
+    std::printf("hde-gateway: qemu: migration accepted on %s (VM %u)\n", addr_.text.c_str(), vm_);
   std::fflush(stdout);
   const bool ok = serve(fd);
   close(fd);
@@ -510,6 +517,7 @@ bool qemu_ingress::serve(int fd) {
         work_item *it = get_item();
         if (it == nullptr)
           return false;
+        it->page.key.vm = vm_;
         it->round = chunk_;
         it->round_pages = counts_[w];
         it->last = true;
@@ -520,9 +528,9 @@ bool qemu_ingress::serve(int fd) {
       st_.state.store(static_cast<int>(qemu_state::done));
       finished_.store(true, std::memory_order_release);
       if (!o_.quiet)
-        std::printf("hde-gateway: qemu: QEMU's stream ended: %llu pages (%llu zero), %llu opaque bytes, "
+        std::printf("hde-gateway: qemu: VM %u: QEMU's stream ended: %llu pages (%llu zero), %llu opaque bytes, "
                     "%u barriers, %u multifd channel(s)\n",
-                    (unsigned long long)st_.pages.load(), (unsigned long long)st_.zero_pages.load(),
+                    vm_, (unsigned long long)st_.pages.load(), (unsigned long long)st_.zero_pages.load(),
                     (unsigned long long)st_.opaque_bytes.load(), st_.barriers.load(), st_.channels.load());
       std::fflush(stdout);
       return true;

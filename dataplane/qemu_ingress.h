@@ -17,7 +17,8 @@
 // What lib/qemu refuses (xbzrle, compress, postcopy, ...) closes QEMU's
 // sockets at once, so its migration fails and the guest runs on; the
 // destination is told to drop the VM (kOpaqueAbort). One migration per
-// gateway run (VM id 0).
+// address and gateway run: --qemu-listen A,B,... takes VM 0 on A, VM 1 on
+// B, ... at once (the worker rings then take several producers).
 #pragma once
 
 #include <atomic>
@@ -56,7 +57,8 @@ const char *to_string(qemu_state s);
 
 class qemu_ingress {
 public:
-  qemu_ingress(const options &o, std::vector<worker *> workers);
+  // The migration on listen address `addr` is VM `vm`.
+  qemu_ingress(const options &o, std::vector<worker *> workers, std::uint32_t vm, std::string addr);
   ~qemu_ingress();
   // Listen (the address is usable when this returns) and start the thread.
   bool start(std::string &err);
@@ -70,6 +72,7 @@ public:
   std::string reason() const;  // why it failed (after failed())
   const qemu_migration_stats &stats() const { return st_; }
   const std::string &address() const { return addr_.text; }
+  std::uint32_t vm() const { return vm_; }
 
 private:
   struct channel;
@@ -91,6 +94,8 @@ private:
 
   const options &o_;
   std::vector<worker *> w_;
+  std::uint32_t vm_;
+  std::string addr_text_;
   qemu_addr addr_;
   int lfd_ = -1;
   rte_mempool *pool_ = nullptr;
@@ -106,6 +111,7 @@ private:
   std::vector<std::byte> pend_;        // opaque bytes not yet sent
   std::vector<std::uint64_t> counts_;  // pages per worker since the last barrier
   std::uint32_t chunk_ = 1;
+  std::uint32_t round_section_ = 0;         // the section in which the last round began
   std::vector<std::uint16_t> sent_round_;  // per page: 1 + the round it was last sent in (0: never)
   std::byte uuid_[16] = {};
   bool meta_sent_ = false;

@@ -28,10 +28,11 @@ std::uint32_t worker_of(page_key k, std::size_t n) {
 
 namespace {
 
-rte_ring *make_ring(const char *kind, std::uint16_t id, unsigned size) {
+rte_ring *make_ring(const char *kind, std::uint16_t id, unsigned size, bool multi_producer = false) {
   char name[RTE_RING_NAMESIZE];
   std::snprintf(name, sizeof name, "hde_%s_%u", kind, id);
-  return rte_ring_create(name, size, static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+  return rte_ring_create(name, size, static_cast<int>(rte_socket_id()),
+                         (multi_producer ? 0 : RING_F_SP_ENQ) | RING_F_SC_DEQ);
 }
 
 }  // namespace
@@ -48,7 +49,8 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
           static_cast<double>(o.link_rate_bps) / o.workers}),
       ns_per_tsc_(1e9 / static_cast<double>(rte_get_tsc_hz())), live_(live), nstreams_(o.workers) {
   impair_.configure(o.impair, id);
-  in_ = make_ring("in", id, 4096);
+  // Several QEMU ingress threads (--qemu-listen A,B) feed every worker.
+  in_ = make_ring("in", id, 4096, o.qemu_listen.find(',') != std::string::npos);
   acks_ = make_ring("ack", id, 1024);
   if (in_ == nullptr || acks_ == nullptr)
     rte_exit(EXIT_FAILURE, "hde-gateway: cannot create worker rings: %s\n", rte_strerror(rte_errno));
