@@ -330,8 +330,8 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
         return 1;
       }
-      std::printf("hde-gateway: qemu: VM %u: waiting for a migration on %s (QMP: migrate uri=%s)\n", q->vm(),
-                  q->address().c_str(), q->address().c_str());
+      std::printf("hde-gateway: qemu: VM %u: waiting for a migration on %s (QMP: migrate uri=%s), buffer %zu MiB\n",
+                  q->vm(), q->address().c_str(), q->address().c_str(), q->buffer_mb());
     }
     std::fflush(stdout);
   } else if (is_src) {

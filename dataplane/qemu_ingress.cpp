@@ -1,6 +1,7 @@
 // qemu_ingress.cpp — see qemu_ingress.h.
 #include "qemu_ingress.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -158,14 +159,21 @@ qemu_ingress::~qemu_ingress() {
 bool qemu_ingress::start(std::string &err) {
   if (!parse_qemu_addr(addr_text_, addr_, err))
     return false;
-  const unsigned n = static_cast<unsigned>((o_.qemu_buffer_mb << 20) / kPageSize);
+  // What waits here is what the final pages wait behind at the switchover:
+  // by default 0.2 s of raw pages at the link rate (about 0.05 to 0.1 s on
+  // the wire once encoded), at least 4 MiB.
+  std::size_t mb = o_.qemu_buffer_mb;
+  if (mb == 0)
+    mb = o_.link_rate_bps == 0 ? 64 : std::clamp<std::size_t>(o_.link_rate_bps / 8 / 5 >> 20, 4, 256);
+  buffer_mb_ = mb;
+  const unsigned n = static_cast<unsigned>((mb << 20) / kPageSize);
   // Single consumer (this thread takes items), several producers (workers
   // put them back); no per-lcore cache: the thread is not an lcore.
   const std::string name = "hde_qemu_vm" + std::to_string(vm_);
   pool_ = rte_mempool_create(name.c_str(), n, sizeof(qemu_item), 0, 0, nullptr, nullptr, nullptr, nullptr,
                              static_cast<int>(rte_socket_id()), RTE_MEMPOOL_F_SC_GET);
   if (pool_ == nullptr) {
-    err = "cannot create the QEMU page buffer (" + std::to_string(o_.qemu_buffer_mb) +
+    err = "cannot create the QEMU page buffer (" + std::to_string(mb) +
           " MiB, --qemu-buffer-mb): " + rte_strerror(rte_errno) + " (give EAL more memory: -m MB)";
     return false;
   }

@@ -73,6 +73,7 @@ public:
   const qemu_migration_stats &stats() const { return st_; }
   const std::string &address() const { return addr_.text; }
   std::uint32_t vm() const { return vm_; }
+  std::size_t buffer_mb() const { return buffer_mb_; }
 
 private:
   struct channel;
@@ -95,6 +96,7 @@ private:
   const options &o_;
   std::vector<worker *> w_;
   std::uint32_t vm_;
+  std::size_t buffer_mb_ = 0;
   std::string addr_text_;
   qemu_addr addr_;
   int lfd_ = -1;

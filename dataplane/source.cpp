@@ -73,6 +73,8 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
   if (reserve_ * 2 > o.window)
     rte_exit(EXIT_FAILURE, "hde-gateway: --window %u too small for MTU %zu (need >= %u)\n", o.window,
              o.mtu, reserve_ * 2);
+  qemu_ = !o.qemu_listen.empty();
+  max_frame_ = c.max_frame;
   progress_tsc_ = rte_rdtsc();
   now_ = rte_rdtsc();
   enc_ = std::make_unique<encoder>(c, static_cast<frame_output &>(*this));  // emits the INIT frame
@@ -325,7 +327,12 @@ unsigned worker::poll(std::uint64_t now) {
 
   snd_.on_timer(now);  // RACK reorder timer, tail-loss probe, retransmit timeout
 
-  if (snd_.free_slots() >= reserve_) {
+  // With QEMU, encoded frames waiting to be sent are what the final pages
+  // queue behind at the switchover: keep them to about 20 ms of the pacing
+  // rate (at least 128 frames) instead of a whole send window.
+  const bool qemu_room =
+      !qemu_ || snd_.unsent() < std::max<std::uint64_t>(128, st_.pacing_bps / 8 / 50 / max_frame_);
+  if (snd_.free_slots() >= reserve_ && qemu_room) {
     work_item *items[kBurst];
     n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(items), kBurst, nullptr);
     page_in burst[kBurst];

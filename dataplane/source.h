@@ -125,6 +125,8 @@ private:
   std::uint64_t old_cache_token_ = 0;
   sender<rte_mbuf *> snd_;          // reliable delivery, loss detection, rate control
   std::uint32_t reserve_;          // window slots one burst may need
+  bool qemu_ = false;              // pages from QEMU: keep few encoded frames unsent
+  std::size_t max_frame_ = 1472;
   std::uint64_t now_ = 0;
   double ns_per_tsc_;
   // Live configuration (RCU); the link rate is the pacing ceiling of this
