@@ -84,9 +84,18 @@ void rate_model::update_round(const rate_sample &rs) {
   // The round that just ended: was its loss heavy? Did it lose frames
   // while the queue grew (a bottleneck buffer overflowing)?
   const std::uint64_t total = round_acked_ + round_lost_;
-  queue_loss_ = total >= 8ull * mss_ &&
-                       static_cast<double>(round_lost_) > kStartupLossThresh * static_cast<double>(total) &&
-                       min_rtt_ != 0 && static_cast<double>(round_max_rtt_) > kQueueRttRatio * static_cast<double>(min_rtt_);
+  const bool queued = min_rtt_ != 0 && static_cast<double>(round_max_rtt_) > kQueueRttRatio * static_cast<double>(min_rtt_);
+  const double loss = total != 0 ? static_cast<double>(round_lost_) / static_cast<double>(total) : 0;
+  // The path's own loss, learnt from rounds without a queue: a round whose
+  // loss is within a few times of it is the path, not an overflowing buffer
+  // (1 % random loss puts more than 2 % in one round of a few hundred
+  // frames every ten rounds or so).
+  if (total >= 8ull * mss_ && !queued)
+    random_loss_ = random_loss_ == 0 ? loss : 0.9 * random_loss_ + 0.1 * loss;
+  // STARTUP ends on any loss above 2 % with a queue (an overshoot must be
+  // caught early); later a cap needs the loss well above the path's own.
+  queue_loss_ = total >= 8ull * mss_ && loss > kStartupLossThresh && queued;
+  const bool congested = queue_loss_ && loss > kRandomLossMargin * random_loss_;
   round_max_rtt_ = 0;
   // Congestion: heavy loss (20 %) two rounds in a row, or loss above 2 %
   // with a queue (the RTT a quarter above its minimum) in one round — a
@@ -97,7 +106,7 @@ void rate_model::update_round(const rate_sample &rs) {
       inflight_hi_ = std::max<std::uint64_t>(round_acked_, std::uint64_t{kMinCwndFrames} * mss_);
       ++loss_rounds_;
     }
-  } else if (queue_loss_ && state_ != cc_state::startup) {  // STARTUP: update_state ends it
+  } else if (congested && state_ != cc_state::startup) {  // STARTUP: update_state ends it
     lossy_rounds_in_row_ = 0;
     inflight_hi_ = std::min(inflight_hi_, std::max<std::uint64_t>(round_acked_, std::uint64_t{kMinCwndFrames} * mss_));
     ++loss_rounds_;

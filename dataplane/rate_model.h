@@ -78,6 +78,7 @@ public:
   static constexpr double kLossThresh = 0.2;
   static constexpr double kStartupLossThresh = 0.02;  // STARTUP ends (later: data in flight is capped) on this loss ...
   static constexpr double kQueueRttRatio = 1.25;      // ... with the RTT this far above its minimum
+  static constexpr double kRandomLossMargin = 3;      // ... and this many times the path's own loss
 
   explicit rate_model(const config &c);
 
@@ -140,6 +141,7 @@ private:
   std::uint64_t round_acked_ = 0, round_lost_ = 0;
   std::uint64_t round_max_rtt_ = 0;  // largest RTT sample of the round so far
   bool queue_loss_ = false;           // the last round: loss above 2 % with a growing queue
+  double random_loss_ = 0;            // loss of rounds without a queue (smoothed): the path's own
   unsigned lossy_rounds_in_row_ = 0;
   std::uint64_t inflight_hi_ = ~0ull;
   std::uint64_t loss_rounds_ = 0, probe_rtt_count_ = 0;

@@ -556,11 +556,11 @@ TEST(LinkSim, RandomLossKeepsTheLinkFull) {
   for (double loss : {0.01, 0.05}) {
     link_spec l;
     l.loss = loss;
-    const sim_result r = simulate(l, 1, 20000, 3);
+    const sim_result r = simulate(l, 1, 100000, 3);  // about 13 s: many probe cycles
     char name[64];
     std::snprintf(name, sizeof name, "loss %.0f %% 100 Mbit/s 40 ms", loss * 100);
     print(name, r);
-    EXPECT_GT(r.goodput_share, loss < 0.02 ? 0.85 : 0.75) << name;
+    EXPECT_GT(r.goodput_share, loss < 0.02 ? 0.88 : 0.85) << name;
     EXPECT_LE(static_cast<double>(r.spurious), 0.005 * static_cast<double>(r.frames)) << name;
   }
 }
