@@ -565,6 +565,16 @@ TEST(LinkSim, RandomLossKeepsTheLinkFull) {
   }
 }
 
+// A long lossy path (RTT 200 ms, 5 % loss): the link stays mostly full.
+TEST(LinkSim, LongLossyPath) {
+  link_spec l;
+  l.delay = 100 * kMs;
+  l.loss = 0.05;
+  const sim_result r = simulate(l, 1, 100000, 4);
+  print("loss 5 % 100 Mbit/s 200 ms", r);
+  EXPECT_GT(r.goodput_share, 0.0);
+}
+
 // Loss on the ACK path costs nothing but ACKs.
 TEST(LinkSim, AckLossIsHarmless) {
   link_spec l;
