@@ -50,6 +50,7 @@ static_assert(sizeof(repair_entry) == 16);
 
 // Frame header flags.
 inline constexpr std::uint16_t kFrameFlagRetransmit = 1u << 0;  // a resent copy
+inline constexpr std::uint16_t kFrameFlagAbort = 1u << 1;       // ACK: the destination gave up (its QEMU side failed)
 
 struct frame_header {
   std::uint16_t magic;         // kMagic

@@ -572,7 +572,8 @@ TEST(LinkSim, LongLossyPath) {
   l.loss = 0.05;
   const sim_result r = simulate(l, 1, 100000, 4);
   print("loss 5 % 100 Mbit/s 200 ms", r);
-  EXPECT_GT(r.goodput_share, 0.0);
+  EXPECT_GT(r.goodput_share, 0.65);
+  EXPECT_LE(static_cast<double>(r.spurious), 0.005 * static_cast<double>(r.frames));
 }
 
 // Loss on the ACK path costs nothing but ACKs.
