@@ -126,6 +126,7 @@ struct qemu_ingress::channel final : qemu::multifd_events {
   qemu::multifd_parser parser;
   int id = -1;
   bool have_init = false, eof = false;
+  bool stray = false;  // not a multifd channel: ignored
   std::uint32_t syncs = 0;
   std::vector<std::pair<std::uint32_t, work_item *>> deferred;  // (interval, item)
   std::FILE *rec;  // --qemu-record
@@ -352,7 +353,18 @@ bool qemu_ingress::read_channel(channel &c) {
   st_.bytes_in += static_cast<std::uint64_t>(n);
   if (c.rec != nullptr)
     std::fwrite(buf, 1, static_cast<std::size_t>(n), c.rec);
-  if (c.parser.feed({buf, static_cast<std::size_t>(n)}) != qemu::stream_error::ok) {
+  if (c.parser.feed({buf, static_cast<std::size_t>(n)}) != qemu::stream_error::ok && !c.have_init) {
+    // Not a multifd channel of this migration (another client on the
+    // address): dropped, the migration goes on.
+    std::fprintf(stderr, "hde-gateway: qemu: VM %u: dropped a connection that is not a multifd channel (%s)\n", vm_,
+                 std::string(qemu::to_string(c.parser.error())).c_str());
+    close(c.fd);
+    c.fd = -1;
+    c.eof = true;
+    c.stray = true;
+    return true;
+  }
+  if (c.parser.error() != qemu::stream_error::ok) {
     fail("multifd channel: " + std::string(qemu::to_string(c.parser.error())) +
          (c.parser.detail().empty() ? "" : ": " + c.parser.detail()));
     return false;
@@ -387,6 +399,8 @@ bool qemu_ingress::barrier(bool complete) {
   for (;;) {
     bool all = true;
     for (auto &c : chans_) {
+      if (c->stray)
+        continue;
       if (c->syncs < chunk_ && c->eof) {
         fail("multifd channel " + std::to_string(c->id) + " closed before its SYNC");
         return false;
@@ -398,9 +412,9 @@ bool qemu_ingress::barrier(bool complete) {
     if (stop_.load() || failed_.load() || abort_.load() || !pump_multifd(100))
       return false;
   }
-  if (!meta_sent_ && !chans_.empty()) {
+  if (!meta_sent_ && std::any_of(chans_.begin(), chans_.end(), [](auto &c) { return !c->stray; })) {
     wire::multifd_meta m{};
-    m.channels = static_cast<std::uint32_t>(chans_.size());
+    m.channels = static_cast<std::uint32_t>(std::count_if(chans_.begin(), chans_.end(), [](auto &c) { return !c->stray; }));
     std::memcpy(m.uuid, uuid_, 16);
     meta_sent_ = true;
     if (!push_opaque(pend_.size() - 8, wire::kOpaqueChunkEnd, reinterpret_cast<const std::byte *>(&m), sizeof m))
