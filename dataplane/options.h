@@ -24,7 +24,7 @@ struct options {
   std::string qemu_listen;         // unix:PATH or tcp:HOST:PORT
   std::string qemu_connect;        // the same forms; a comma list (VM id i takes entry i; "{vm}" is replaced)
   std::size_t qemu_buffer_mb = 64;
-  std::string qemu_record;         // tests: write every byte read from QEMU to DIR/main.bin, DIR/multifd-<i>.bin // source: pages read from QEMU and not yet encoded, per VM
+  std::string qemu_record;         // tests: write every byte read from QEMU to DIR/vm-<id>/main.bin, .../multifd-<i>.bin // source: pages read from QEMU and not yet encoded, per VM
   bool exit_on_complete = false;
   std::uint32_t workers = 1;       // worker lcores (= streams) on the source
   std::uint32_t decoders = 1;      // decode lcores on the destination (streams spread over them)

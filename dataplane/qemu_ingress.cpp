@@ -12,6 +12,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -133,12 +134,15 @@ struct qemu_ingress::channel final : qemu::multifd_events {
 };
 
 namespace {
-std::FILE *record_file(const options &o, const std::string &name) {
+// --qemu-record DIR: DIR/vm-<id>/<name>.
+std::FILE *record_file(const options &o, std::uint32_t vm, const std::string &name) {
   if (o.qemu_record.empty())
     return nullptr;
-  std::FILE *f = std::fopen((o.qemu_record + "/" + name).c_str(), "wb");
+  const std::string dir = o.qemu_record + "/vm-" + std::to_string(vm);
+  mkdir(dir.c_str(), 0755);
+  std::FILE *f = std::fopen((dir + "/" + name).c_str(), "wb");
   if (f == nullptr)
-    std::fprintf(stderr, "hde-gateway: qemu: cannot record to %s/%s: %s\n", o.qemu_record.c_str(), name.c_str(),
+    std::fprintf(stderr, "hde-gateway: qemu: cannot record to %s/%s: %s\n", dir.c_str(), name.c_str(),
                  std::strerror(errno));
   return f;
 }
@@ -336,7 +340,7 @@ void qemu_ingress::accept_channels() {
     if (fd < 0)
       return;
     chans_.push_back(
-        std::make_unique<channel>(*this, fd, record_file(o_, "multifd-" + std::to_string(chans_.size()) + ".bin")));
+        std::make_unique<channel>(*this, fd, record_file(o_, vm_, "multifd-" + std::to_string(chans_.size()) + ".bin")));
     st_.channels.store(static_cast<std::uint32_t>(chans_.size()));
   }
 }
@@ -493,7 +497,7 @@ void qemu_ingress::run() {
 bool qemu_ingress::serve(int fd) {
   ev_ = std::make_unique<events>(*this);
   std::vector<std::byte> buf(kReadBytes);
-  std::unique_ptr<std::FILE, int (*)(std::FILE *)> rec(record_file(o_, "main.bin"), [](std::FILE *f) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE *)> rec(record_file(o_, vm_, "main.bin"), [](std::FILE *f) {
     return f != nullptr ? std::fclose(f) : 0;
   });
   for (;;) {
