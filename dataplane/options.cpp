@@ -44,7 +44,7 @@ void print_usage(const char *prog) {
       "  --qemu-connect ADDR  dest: feed the migration to the QEMU started with -incoming ADDR\n"
       "                       (a comma list: VM i takes entry i; {vm} is replaced by the id)\n"
       "  --qemu-buffer-mb N   source: pages read from QEMU not yet encoded, MiB per VM (default:\n"
-      "                       0.2 s of --link-rate, 4..256; 64 without a link rate)\n"
+      "                       0.1 s of --link-rate, 2..256; 64 without a link rate)\n"
       "  --qemu-record DIR    source, for tests: record every byte read from QEMU (DIR/vm-<id>/main.bin,\n"
       "                       DIR/vm-<id>/multifd-<i>.bin, i in accept order) for hde-qemu-dump\n"
       "  --sink DIR           dest: write DIR/vm-<id>.raw on completion\n"

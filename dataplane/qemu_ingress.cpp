@@ -165,11 +165,11 @@ bool qemu_ingress::start(std::string &err) {
   if (!parse_qemu_addr(addr_text_, addr_, err))
     return false;
   // What waits here is what the final pages wait behind at the switchover:
-  // by default 0.2 s of raw pages at the link rate (about 0.05 to 0.1 s on
-  // the wire once encoded), at least 4 MiB.
+  // by default 0.1 s of raw pages at the link rate (a few tens of ms on the
+  // wire once encoded), 2 to 256 MiB.
   std::size_t mb = o_.qemu_buffer_mb;
   if (mb == 0)
-    mb = o_.link_rate_bps == 0 ? 64 : std::clamp<std::size_t>(o_.link_rate_bps / 8 / 5 >> 20, 4, 256);
+    mb = o_.link_rate_bps == 0 ? 64 : std::clamp<std::size_t>(o_.link_rate_bps / 8 / 10 >> 20, 2, 256);
   buffer_mb_ = mb;
   const unsigned n = static_cast<unsigned>((mb << 20) / kPageSize);
   // Single consumer (this thread takes items), several producers (workers

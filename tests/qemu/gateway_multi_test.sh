@@ -155,7 +155,7 @@ wait_sock "$T/g0.sock"
 qmp "$T/s0.qmp" migrate "{\"uri\": \"unix:$T/g0.sock\"}" >/dev/null
 sleep 3
 before=$(beats s0)
-kill -9 "$PID_d0"
+{ kill -9 "$PID_d0"; wait "$PID_d0"; } 2>/dev/null
 st=$(wait_status "$T/s0.qmp" 40)
 for _ in $(seq 300); do kill -0 "$GWPID" 2>/dev/null || break; sleep 0.1; done
 wait "$GWPID"; rc=$?
