@@ -309,7 +309,10 @@ void qemu_egress::run(std::uint32_t vm) {
     for (auto &w : cw)
       ok = w->flush() && ok;
     ok = mw.flush() && ok;
-    st.bytes_out.store(mw.bytes());
+    std::uint64_t out = mw.bytes();
+    for (auto &w : cw)
+      out += w->bytes();
+    st.bytes_out.store(out);  // main channel and multifd channels
     if (!ok) {
       std::string e = mw.ok() ? std::string() : mw.error();
       for (auto &w : cw)

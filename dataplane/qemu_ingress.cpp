@@ -369,8 +369,8 @@ bool qemu_ingress::read_channel(channel &c) {
     return true;
   }
   if (c.parser.error() != qemu::stream_error::ok) {
-    fail("multifd channel: " + std::string(qemu::to_string(c.parser.error())) +
-         (c.parser.detail().empty() ? "" : ": " + c.parser.detail()));
+    fail("refusing the migration: " + (c.parser.detail().empty() ? std::string(qemu::to_string(c.parser.error()))
+                                                                  : c.parser.detail()));
     return false;
   }
   return !failed_.load();
@@ -565,9 +565,10 @@ bool qemu_ingress::serve(int fd) {
     if (rec)
       std::fwrite(buf.data(), 1, static_cast<std::size_t>(n), rec.get());
     if (ev_->parser.feed({buf.data(), static_cast<std::size_t>(n)}) != qemu::stream_error::ok) {
-      const auto e = ev_->parser.error();
-      fail("refusing the migration: " + std::string(qemu::to_string(e)) +
-           (ev_->parser.detail().empty() ? "" : " (" + ev_->parser.detail() + ")"));
+      // detail() names the error, where, and why.
+      fail("refusing the migration: " + (ev_->parser.detail().empty()
+                                             ? std::string(qemu::to_string(ev_->parser.error()))
+                                             : ev_->parser.detail()));
       return false;
     }
     if (ev_->stopped || failed_.load())
