@@ -3,6 +3,7 @@
 // Sends one request to the gateway's control socket and prints the reply:
 // tables for people by default, JSON on request. Exits 1 on an error reply,
 // 2 when the gateway cannot be reached or the arguments are wrong.
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -86,10 +87,21 @@ std::string scalar(const json &v) {
 }
 
 void print_table(const json &rows) {
+  // Columns: every scalar key of any row; the ones that say what a row is
+  // first (JSON objects come sorted by key), then the rest in key order.
+  static const char *const kLead[] = {"vm", "stream", "lcore", "port", "side", "name", "codec", "state"};
   std::vector<std::string> cols;
-  for (const auto &[k, v] : rows[0].items())
-    if (!v.is_structured())
-      cols.push_back(k);
+  auto seen = [&](const std::string &k) { return std::find(cols.begin(), cols.end(), k) != cols.end(); };
+  for (const char *k : kLead)
+    for (const auto &r : rows)
+      if (r.contains(k) && !r[k].is_structured() && !seen(k)) {
+        cols.push_back(k);
+        break;
+      }
+  for (const auto &r : rows)
+    for (const auto &[k, v] : r.items())
+      if (!v.is_structured() && !seen(k))
+        cols.push_back(k);
   std::vector<std::size_t> w(cols.size());
   for (std::size_t i = 0; i < cols.size(); ++i) {
     w[i] = cols[i].size();
