@@ -52,6 +52,7 @@ struct alignas(64) sender_stats {
   std::uint64_t dup_reports = 0;   // duplicates the receiver reported (any cause)
   std::uint64_t spurious = 0;      // ... of which were frames we had retransmitted
   std::uint64_t queue_overflow = 0;  // bookkeeping queue full (the RTO covers it)
+  std::uint64_t stalls = 0;          // the sender did not run for a while (on_stall): timers moved on
 };
 
 template <typename T> class sender {
@@ -261,6 +262,17 @@ public:
       rto_recovery_ = true;
       tlp_out_ = false;
     }
+  }
+
+  // The sender itself did not run for `gap` ticks (its lcore was
+  // descheduled): it could not read ACKs meanwhile, so the timers that wait
+  // for them (tail-loss probe, retransmit timeout, RACK's reordering timer)
+  // wait that much longer. A stalled gateway is not a lossy network.
+  void on_stall(std::uint64_t now, std::uint64_t gap) {
+    last_progress_ = std::min(now, last_progress_ + gap);
+    if (reo_timer_ != 0)
+      reo_timer_ += gap;
+    ++st_.stalls;
   }
 
   // --- what it knows -----------------------------------------------------------------

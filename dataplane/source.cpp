@@ -74,6 +74,7 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
     rte_exit(EXIT_FAILURE, "hde-gateway: --window %u too small for MTU %zu (need >= %u)\n", o.window,
              o.mtu, reserve_ * 2);
   qemu_ = !o.qemu_listen.empty();
+  stall_tsc_ = rte_get_tsc_hz() / 500;
   max_frame_ = c.max_frame;
   progress_tsc_ = rte_rdtsc();
   now_ = rte_rdtsc();
@@ -325,6 +326,12 @@ unsigned worker::poll(std::uint64_t now) {
   }
   work += n;
 
+  // A poll long after the last one: this lcore was descheduled, and the
+  // ACKs that came meanwhile may not even be read yet (2 ms: far above an
+  // idle back-off sleep, far below any retransmit timeout).
+  if (last_poll_ != 0 && now - last_poll_ > stall_tsc_)
+    snd_.on_stall(now, now - last_poll_);
+  last_poll_ = now;
   snd_.on_timer(now);  // RACK reorder timer, tail-loss probe, retransmit timeout
 
   // With QEMU, encoded frames waiting to be sent are what the final pages

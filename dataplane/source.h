@@ -126,6 +126,7 @@ private:
   sender<rte_mbuf *> snd_;          // reliable delivery, loss detection, rate control
   std::uint32_t reserve_;          // window slots one burst may need
   bool qemu_ = false;              // pages from QEMU: keep few encoded frames unsent
+  std::uint64_t last_poll_ = 0, stall_tsc_ = 0;  // descheduled lcores (sender::on_stall)
   std::size_t max_frame_ = 1472;
   std::uint64_t now_ = 0;
   double ns_per_tsc_;
