@@ -25,7 +25,6 @@ std::uint64_t now_us() {
 struct qemu_egress::session {
   std::deque<piece> q;  // mu_
   std::thread th;
-  bool finished = false;
 };
 
 qemu_egress::qemu_egress(const options &o, image_sink &img, std::function<std::uint32_t()> streams)
@@ -56,7 +55,7 @@ bool qemu_egress::done() const {
 }
 
 std::string qemu_egress::reason() const {
-  std::lock_guard<std::mutex> g(const_cast<std::mutex &>(mu_));
+  std::lock_guard<std::mutex> g(mu_);
   return reason_;
 }
 
@@ -94,11 +93,6 @@ void qemu_egress::run(std::uint32_t vm) {
     std::lock_guard<std::mutex> g(mu_);
     s = sessions_[vm].get();
   }
-  auto finish = [&] {
-    std::lock_guard<std::mutex> g(mu_);
-    s->finished = true;
-    finished_.fetch_add(1, std::memory_order_acq_rel);
-  };
   std::string err;
   qemu_addr addr;
   if (!qemu_addr_for_vm(o_.qemu_connect, vm, addr, err)) {
@@ -345,7 +339,7 @@ void qemu_egress::run(std::uint32_t vm) {
                     vm, (unsigned long long)st.pages.load(), (unsigned long long)st.zero_pages.load(),
                     (unsigned long long)st.opaque_bytes.load(), st.barriers.load());
       std::fflush(stdout);
-      finish();
+      finished_.fetch_add(1, std::memory_order_acq_rel);
       return;
     }
   }

@@ -82,7 +82,7 @@ private:
   image_sink &img_;
   std::function<std::uint32_t()> streams_;
   std::atomic<std::uint32_t> passed_[kMaxVms][kStreams] = {};
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<session>> sessions_;  // by vm (mu_)
   std::atomic<std::uint32_t> vms_{0}, finished_{0};

@@ -291,46 +291,53 @@ bool qemu_ingress::push_page(std::size_t block, std::uint64_t offset, const std:
   return it != nullptr && push_counted(it);
 }
 
-// Opaque bytes pend_[0, upto) in pieces of at most a page on stream 0; flags
-// on the last piece (an empty one when there are no bytes). `extra`: a
-// kOpaqueMultifd piece first.
-bool qemu_ingress::push_opaque(std::size_t upto, std::uint32_t flags, const std::byte *extra, std::size_t extra_len) {
-  if (extra != nullptr) {
-    work_item *it = get_item();
-    if (it == nullptr)
-      return false;
-    auto *qi = reinterpret_cast<qemu_item *>(it);
-    std::memcpy(qi->page, extra, extra_len);
-    it->is_opaque = true;
-    it->page.key.vm = vm_;
-    it->round = chunk_;
-    it->opaque = qi->page;
-    it->opaque_len = static_cast<std::uint32_t>(extra_len);
-    it->opaque_flags = wire::kOpaqueMultifd;
-    if (!push(0, it))
-      return false;
-  }
+// One OPAQUE piece (at most a page of bytes) on stream 0.
+bool qemu_ingress::push_piece(const std::byte *bytes, std::size_t n, std::uint32_t flags) {
+  work_item *it = get_item();
+  if (it == nullptr)
+    return false;
+  auto *qi = reinterpret_cast<qemu_item *>(it);
+  if (n != 0)
+    std::memcpy(qi->page, bytes, n);
+  it->is_opaque = true;
+  it->page.key.vm = vm_;
+  it->round = chunk_;
+  it->opaque = qi->page;
+  it->opaque_len = static_cast<std::uint32_t>(n);
+  it->opaque_flags = flags;
+  return push(0, it);
+}
+
+// Opaque bytes pend_[0, upto) in pieces of at most a page; flags on the last
+// piece (an empty one when there are no bytes).
+bool qemu_ingress::push_opaque(std::size_t upto, std::uint32_t flags) {
   std::size_t off = 0;
   do {
     const std::size_t n = std::min(upto - off, kPageSize);
-    work_item *it = get_item();
-    if (it == nullptr)
+    if (!push_piece(pend_.data() + off, n, off + n == upto ? flags : 0u))
       return false;
-    auto *qi = reinterpret_cast<qemu_item *>(it);
-    if (n != 0)
-      std::memcpy(qi->page, pend_.data() + off, n);
-    it->is_opaque = true;
-    it->page.key.vm = vm_;
-    it->round = chunk_;
-    it->opaque = qi->page;
-    it->opaque_len = static_cast<std::uint32_t>(n);
     off += n;
-    it->opaque_flags = off == upto ? flags : 0u;
-    if (!push(0, it))
-      return false;
   } while (off < upto);
   st_.opaque_bytes += upto;
   pend_.erase(pend_.begin(), pend_.begin() + static_cast<std::ptrdiff_t>(upto));
+  return true;
+}
+
+// A MARK for the current barrier on every worker: the pages each got since
+// the last one; `last`: the VM's stream ended.
+bool qemu_ingress::push_marks(bool last) {
+  for (std::uint32_t w = 0; w < w_.size(); ++w) {
+    work_item *it = get_item();
+    if (it == nullptr)
+      return false;
+    it->page.key.vm = vm_;
+    it->round = chunk_;
+    it->round_pages = counts_[w];
+    it->last = last;
+    counts_[w] = 0;
+    if (!push(w, it))
+      return false;
+  }
   return true;
 }
 
@@ -416,27 +423,17 @@ bool qemu_ingress::barrier(bool complete) {
     if (stop_.load() || failed_.load() || abort_.load() || !pump_multifd(100))
       return false;
   }
-  if (!meta_sent_ && std::any_of(chans_.begin(), chans_.end(), [](auto &c) { return !c->stray; })) {
+  // The first barrier tells the destination how many multifd channels to open.
+  const auto channels = std::count_if(chans_.begin(), chans_.end(), [](auto &c) { return !c->stray; });
+  if (chunk_ == 1 && channels != 0) {
     wire::multifd_meta m{};
-    m.channels = static_cast<std::uint32_t>(std::count_if(chans_.begin(), chans_.end(), [](auto &c) { return !c->stray; }));
+    m.channels = static_cast<std::uint32_t>(channels);
     std::memcpy(m.uuid, uuid_, 16);
-    meta_sent_ = true;
-    if (!push_opaque(pend_.size() - 8, wire::kOpaqueChunkEnd, reinterpret_cast<const std::byte *>(&m), sizeof m))
+    if (!push_piece(reinterpret_cast<const std::byte *>(&m), sizeof m, wire::kOpaqueMultifd))
       return false;
-  } else if (!push_opaque(pend_.size() - 8, wire::kOpaqueChunkEnd)) {
+  }
+  if (!push_opaque(pend_.size() - 8, wire::kOpaqueChunkEnd) || !push_marks(false))
     return false;
-  }
-  for (std::uint32_t w = 0; w < w_.size(); ++w) {
-    work_item *it = get_item();
-    if (it == nullptr)
-      return false;
-    it->page.key.vm = vm_;
-    it->round = chunk_;
-    it->round_pages = counts_[w];
-    counts_[w] = 0;
-    if (!push(w, it))
-      return false;
-  }
   ++chunk_;
   st_.barriers.store(chunk_ - 1);
   if (complete) {
@@ -537,19 +534,8 @@ bool qemu_ingress::serve(int fd) {
         return false;
       }
       // The end: device state, EOF and the VM description are in pend_.
-      if (!push_opaque(pend_.size(), wire::kOpaqueStreamEnd))
+      if (!push_opaque(pend_.size(), wire::kOpaqueStreamEnd) || !push_marks(true))
         return false;
-      for (std::uint32_t w = 0; w < w_.size(); ++w) {
-        work_item *it = get_item();
-        if (it == nullptr)
-          return false;
-        it->page.key.vm = vm_;
-        it->round = chunk_;
-        it->round_pages = counts_[w];
-        it->last = true;
-        if (!push(w, it))
-          return false;
-      }
       st_.end_ns.store(now_ns());
       st_.state.store(static_cast<int>(qemu_state::done));
       finished_.store(true, std::memory_order_release);

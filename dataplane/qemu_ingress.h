@@ -86,7 +86,9 @@ private:
   work_item *make_page(std::size_t block, std::uint64_t offset, const std::byte *data);
   bool push_counted(work_item *it);
   bool push_page(std::size_t block, std::uint64_t offset, const std::byte *data);
-  bool push_opaque(std::size_t upto, std::uint32_t flags, const std::byte *extra = nullptr, std::size_t extra_len = 0);
+  bool push_piece(const std::byte *bytes, std::size_t n, std::uint32_t flags);
+  bool push_opaque(std::size_t upto, std::uint32_t flags);
+  bool push_marks(bool last);
   bool barrier(bool complete);
   bool pump_multifd(int timeout_ms);
   void accept_channels();
@@ -116,7 +118,6 @@ private:
   std::uint32_t round_section_ = 0;         // the section in which the last round began
   std::vector<std::uint16_t> sent_round_;  // per page: 1 + the round it was last sent in (0: never)
   std::byte uuid_[16] = {};
-  bool meta_sent_ = false;
   qemu_migration_stats st_;
 };
 

@@ -5,8 +5,8 @@
 With C: the pages where B differs from A *and* from C. The QEMU tests use
 it as cmp_pages.py STREAM DEST SOURCE: a destination page that is not what
 the recorded stream says but is the source's final content is not a fault of
-the gateway (QEMU 7.2 can send a page twice within one multifd sync interval,
-on two channels, and then the stream alone does not say which came last)."""
+the gateway (likely: QEMU 7.2 sent the page twice within one multifd sync
+interval, on two channels, and the stream alone does not say which came last)."""
 import sys
 
 a = open(sys.argv[1], "rb").read()

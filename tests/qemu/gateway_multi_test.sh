@@ -89,6 +89,21 @@ gateway() {  # LOG ARGS...: the loopback gateway, in the background (GWPID)
 wait_sock() { for _ in $(seq 300); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
 pages_diff() { python3 "$HERE/cmp_pages.py" "$1" "$2" | cut -d' ' -f1; }
 
+stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; PIDS=(); }
+wait_gateway() { for _ in $(seq 300); do kill -0 "$GWPID" 2>/dev/null || break; sleep 0.1; done; wait "$GWPID"; }
+# migrate_slowly LOG: fresh s0 and d0, a gateway paced to 40 Mbit/s between
+# them, and a migration 3 s under way.
+migrate_slowly() {
+  rm -f "$T"/*.qmp "$T"/*.sock "$T"/*.serial
+  vm s0; vm d0 dest
+  wait_ready s0 || bad "the source guest did not boot"
+  incoming d0
+  gateway "$1" --qemu-listen "unix:$T/g0.sock" --qemu-connect "unix:$T/d0.sock" --link-rate 40m --timeout 20
+  wait_sock "$T/g0.sock"
+  qmp "$T/s0.qmp" migrate "{\"uri\": \"unix:$T/g0.sock\"}" >/dev/null
+  sleep 3
+}
+
 # --- 1. two guests at once -----------------------------------------------------
 vm s0; vm s1; vm d0 dest; vm d1 dest
 if ! wait_ready s0 || ! wait_ready s1; then
@@ -106,8 +121,7 @@ qmp "$T/s0.qmp" migrate "{\"uri\": \"unix:$T/g0.sock\"}" >/dev/null
 qmp "$T/s1.qmp" migrate "{\"uri\": \"unix:$T/g1.sock\"}" >/dev/null
 st0=$(wait_status "$T/s0.qmp" 180) st1=$(wait_status "$T/s1.qmp" 180)
 note "two migrations at once: $(echo "$(date +%s.%N) - $t0" | bc) s (VM 0: $st0, VM 1: $st1)"
-for _ in $(seq 300); do kill -0 "$GWPID" 2>/dev/null || break; sleep 0.1; done
-wait "$GWPID"; rc=$?
+wait_gateway; rc=$?
 if [ "$st0" = completed ] && [ "$st1" = completed ] && [ "$rc" = 0 ]; then
   ok "two guests at once: both sources completed, the gateway exited 0"
 else
@@ -144,24 +158,14 @@ for i in 0 1; do
     note "VM $i: the source QEMU's RAM differs from what it sent in $src pages (QEMU 7.2 under TCG, docs/qemu.md)"
   fi
 done
-for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-wait 2>/dev/null
-PIDS=()
+stop_all
 
 # --- 2. the destination QEMU dies --------------------------------------------------
-rm -f "$T"/*.qmp "$T"/*.sock "$T"/*.serial
-vm s0; vm d0 dest
-wait_ready s0 || bad "the source guest did not boot"
-incoming d0
-gateway "$T/gw2.log" --qemu-listen "unix:$T/g0.sock" --qemu-connect "unix:$T/d0.sock" --link-rate 40m --timeout 20
-wait_sock "$T/g0.sock"
-qmp "$T/s0.qmp" migrate "{\"uri\": \"unix:$T/g0.sock\"}" >/dev/null
-sleep 3
+migrate_slowly "$T/gw2.log"
 before=$(beats s0)
 { kill -9 "$PID_d0"; wait "$PID_d0"; } 2>/dev/null
 st=$(wait_status "$T/s0.qmp" 40)
-for _ in $(seq 300); do kill -0 "$GWPID" 2>/dev/null || break; sleep 0.1; done
-wait "$GWPID"; rc=$?
+wait_gateway; rc=$?
 after=$before
 for _ in $(seq 300); do after=$(beats s0); [ "$after" -gt "$before" ] && break; sleep 0.1; done
 run=$(qmp "$T/s0.qmp" query-status 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null)
@@ -171,23 +175,13 @@ if [ "$st" = failed ] && [ "$run" = running ] && [ "$after" -gt "$before" ] && [
 else
   bad "destination QEMU killed: source status $st, guest $run (beats $before -> $after), gateway exit $rc: $(grep -v ' s: ' "$T/gw2.log" | tail -n 8)"
 fi
-for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-wait 2>/dev/null
-PIDS=()
+stop_all
 
 # --- 3. migrate_cancel on the source ------------------------------------------------
-rm -f "$T"/*.qmp "$T"/*.sock "$T"/*.serial
-vm s0; vm d0 dest
-wait_ready s0 || bad "the source guest did not boot"
-incoming d0
-gateway "$T/gw3.log" --qemu-listen "unix:$T/g0.sock" --qemu-connect "unix:$T/d0.sock" --link-rate 40m --timeout 20
-wait_sock "$T/g0.sock"
-qmp "$T/s0.qmp" migrate "{\"uri\": \"unix:$T/g0.sock\"}" >/dev/null
-sleep 3
+migrate_slowly "$T/gw3.log"
 qmp "$T/s0.qmp" migrate_cancel >/dev/null
 st=$(wait_status "$T/s0.qmp" 20)
-for _ in $(seq 300); do kill -0 "$GWPID" 2>/dev/null || break; sleep 0.1; done
-wait "$GWPID"; rc=$?
+wait_gateway; rc=$?
 dst=$(status "$T/d0.qmp")
 alive=yes; kill -0 "$PID_d0" 2>/dev/null || alive=no
 dst_run=$(qmp "$T/d0.qmp" query-status 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null)

@@ -116,11 +116,17 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-pass=0 fail=0 skip=0
+pass=0 fail=0
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
 bad() { echo "not ok - $*"; fail=$((fail + 1)); }
 info() { echo "# $*"; }
-finish() { echo "$pass passed, $fail failed, $skip skipped"; [ "$fail" -eq 0 ] || exit 1; exit 0; }
+# Exit 1 on any failure; 77 (skipped) when no case ran at all.
+finish() {
+  echo "$pass passed, $fail failed, 0 skipped"
+  [ "$fail" -eq 0 ] || exit 1
+  [ "$pass" -gt 0 ] || { echo "skipped: no case ran"; exit 77; }
+  exit 0
+}
 
 # The gateway must have the QEMU path (the option came with issue 9).
 # shellcheck disable=SC2086  # $EAL is a word list
