@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "common/cycles.h"
 #include "delta/xbzrle.h"
 #include "engine/selector.h"
 #include "page/hash.h"
@@ -67,14 +68,35 @@ struct encoder::impl {
   std::uint64_t batch_pages = 0;  // page records (REF, DELTA, PAGE) in the open batch
   bool stream_fresh = true;  // next stream batch must carry kBatchFlagReset
 
-  // Hybrid mode: the selector, its current arm, and the cost of the open
-  // batch so far (time inside encode() and compression).
-  std::unique_ptr<selector> sel;
+  // Hybrid mode (selector.h). The port: samples out, decisions in; without
+  // one from outside, a learner of our own run inline every few segments.
+  struct own_selector {
+    sample_ring ring{256};
+    selector_learner learner{cycles_hz()};
+    std::atomic<const decision_table *> table{nullptr};
+    unsigned since_decide = 0;
+  };
+  std::unique_ptr<own_selector> own;
+  selector_port port{};
+  bool hybrid = false;
   unsigned arm = 0;
-  double batch_secs = 0;
+  bool exploring = false;
+  page_class next_cls = page_class::bulk;  // predicted class of the open segment
+  std::array<std::uint64_t, kClassCount> cls_segments{};
+  // The open segment: pages, pages that had a baseline under their key,
+  // non-zero pages, wire bytes, raw record bytes (raw arm: ends the
+  // segment at seg_limit), cycles inside encode().
+  std::uint32_t seg_pages = 0, seg_dirty = 0, seg_nonzero = 0;
+  std::uint64_t seg_wire = 0, seg_raw = 0, seg_cycles = 0, seg_codec_cycles = 0;
+  // Exploration: the arm in use, run on the explored batch too (not sent).
+  unsigned ref_arm = 0;
+  std::uint32_t ref_wire = 0;
+  std::uint64_t ref_cycles = 0;
+  std::unique_ptr<std::byte[]> shadow;  // its output (hybrid mode only)
+  std::size_t seg_limit = 64 * 1024;
+  std::uint64_t mark = 0;  // start of the untimed stretch inside encode()
+  bool timing = false;     // inside encode(): cycles run
   grace_domain *grace = nullptr;  // readers of the baselines, if any
-  std::chrono::steady_clock::time_point mark;  // start of the untimed stretch inside encode()
-  bool timing = false;                          // inside encode(): time runs
 
   // Open run of zero pages.
   bool zr_open = false;
@@ -103,16 +125,111 @@ struct encoder::impl {
   }
 
   void start_selector() {
-    const auto arms = selector::default_arms();
-    sel = std::make_unique<selector>(arms, 0.05, cfg.stream + 1);
-    use_arm(sel->choose(cfg.link_bytes_per_s));
+    hybrid = true;
+    if (!shadow)
+      shadow = std::make_unique<std::byte[]>(codec_bound(batch_cap));  // once, not per batch
+    if (port.table == nullptr) {  // no control thread: learn inline
+      own = std::make_unique<own_selector>();
+      own->table.store(&own->learner.table(), std::memory_order_release);
+      port = {&own->ring, &own->table};
+    }
+    seg_pages = seg_dirty = seg_nonzero = 0;
+    seg_wire = seg_raw = seg_cycles = 0;
+    choose_arm();
+  }
+
+  void stop_selector() {
+    hybrid = false;
+    if (own) {
+      own.reset();
+      port = {};
+    }
   }
 
   void use_arm(unsigned a) {
+    const selector_arm &A = selector_arms()[a];
     arm = a;
-    cfg.batch = true;
-    cfg.batch_codec = sel->arm(a).codec;
-    cfg.batch_bytes = sel->arm(a).batch_bytes;
+    cfg.batch = A.batch;
+    if (A.batch)
+      cfg.batch_codec = A.codec;
+    else
+      cfg.page_codec = A.codec;
+    cfg.try_xor = false;
+    cfg.batch_bytes = A.batch_bytes;
+    seg_limit = cfg.batch_bytes;
+    clamp_config();
+  }
+
+  void choose_arm() {
+    const decision_table *t = port.table->load(std::memory_order_acquire);
+    if (t == nullptr)
+      return use_arm(arm);
+    const auto c = static_cast<std::size_t>(next_cls);
+    ref_arm = t->cls[c].arm;
+    use_arm(pick_arm(t->cls[c], cls_segments[c]++, exploring));
+  }
+
+  // An exploration batch, compressed by the arm in use as well (one-shot,
+  // into scratch): the learner compares the two on the same bytes. Its
+  // cycles are exploration's overhead, charged to neither arm.
+  void shadow_run(bytes_view src) {
+    const selector_arm &R = selector_arms()[ref_arm];
+    if (ref_arm == arm)
+      return;
+    const std::uint64_t t0 = cycles_now();
+    if (!R.batch || R.codec.id == codec_id::raw) {
+      ref_wire = static_cast<std::uint32_t>(src.size());  // the raw arm sends the records as they are
+    } else {
+      auto r = codecs.compress(R.codec, src, {shadow.get(), codec_bound(batch_cap)});
+      ref_wire = r.ok() ? static_cast<std::uint32_t>(std::min(r.value, src.size())) : static_cast<std::uint32_t>(src.size());
+    }
+    const std::uint64_t t1 = cycles_now();
+    ref_cycles = R.batch ? t1 - t0 : 0;
+    mark += t1 - t0;  // not this segment's cost
+  }
+
+  // The open segment is over: report it, pick the arm of the next.
+  void end_segment() {
+    if (timing) {  // the work since the last mark belongs to this segment
+      const std::uint64_t now = cycles_now();
+      seg_cycles += now - mark;
+      mark = now;
+    }
+    if (seg_pages != 0) {
+      selector_sample s;
+      s.cls = static_cast<std::uint8_t>(seg_dirty * 2 > seg_nonzero ? page_class::dirty : page_class::bulk);
+      s.arm = static_cast<std::uint8_t>(arm);
+      s.explored = exploring;
+      s.stream = cfg.stream;
+      s.pages = seg_pages;
+      s.wire_bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(seg_wire, 0xFFFFFFFFu));
+      s.raw_bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(seg_raw, 0xFFFFFFFFu));
+      s.cycles = seg_cycles;
+      // Compression outside encode() (a batch closed by flush or a mark)
+      // is not in seg_cycles: count only what is.
+      s.codec_cycles = std::min(seg_codec_cycles, seg_cycles);
+      s.ref_arm = static_cast<std::uint8_t>(ref_arm);
+      s.ref_wire = exploring ? ref_wire : 0;
+      s.ref_cycles = exploring ? ref_cycles : 0;
+      port.samples->push(s);  // full: dropped and counted, never waited for
+      next_cls = static_cast<page_class>(s.cls);
+      ++st.segments;
+      st.explored_segments += exploring;
+      st.arm_pages[arm] += seg_pages;
+    }
+    seg_pages = seg_dirty = seg_nonzero = 0;
+    seg_wire = seg_raw = seg_cycles = seg_codec_cycles = 0;
+    ref_wire = 0;
+    ref_cycles = 0;
+    if (own) {
+      own->learner.set_link(cfg.link_bytes_per_s);
+      own->learner.drain(own->ring);
+      if (++own->since_decide >= 4) {
+        own->since_decide = 0;
+        own->learner.decide();
+      }
+    }
+    choose_arm();
   }
 
   // --- frames -----------------------------------------------------------------
@@ -208,6 +325,11 @@ struct encoder::impl {
     } else {
       st.rung_bytes[static_cast<std::size_t>(r)] += n;
       send_record(rec.get(), n);
+      if (hybrid) {
+        seg_wire += n;
+        if ((seg_raw += n) >= seg_limit)
+          end_segment();
+      }
     }
   }
 
@@ -229,7 +351,6 @@ struct encoder::impl {
   void close_batch() {
     if (batch_len == 0)
       return;
-    const std::uint64_t pages_in_batch = batch_pages;
     std::byte *o = batch_out.get();
     const std::size_t hdr = kRecordHeaderSize + sizeof(batch_body);
     bytes_view src{batch_raw.get(), batch_len};
@@ -237,7 +358,7 @@ struct encoder::impl {
     std::uint8_t flags = 0;
     codec_spec c = cfg.batch_codec;
     result<std::size_t> r;
-    const auto c0 = std::chrono::steady_clock::now();
+    const std::uint64_t c0 = cycles_now();
     if (c.id == codec_id::zstd) {
       flags = kBatchFlagStream | (stream_fresh ? kBatchFlagReset : 0);
       if (stream_fresh)
@@ -261,8 +382,12 @@ struct encoder::impl {
     put(w, batch_body{static_cast<std::uint8_t>(c.id), flags, 0,
                       static_cast<std::uint32_t>(batch_len)});
     auto ci = static_cast<std::size_t>(c.id);
-    st.codec_ns[ci] += static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - c0).count());
+    const std::uint64_t codec_cycles = cycles_now() - c0;
+    st.codec_ns[ci] += static_cast<std::uint64_t>(static_cast<double>(codec_cycles) * 1e9 / cycles_hz());
+    if (timing)
+      seg_codec_cycles += codec_cycles;
+    if (hybrid && exploring && timing)
+      shadow_run(src);
     st.codec_pages[ci] += batch_pages;
     batch_pages = 0;
     st.codec_bytes_in[ci] += batch_len;
@@ -274,17 +399,13 @@ struct encoder::impl {
     ++st.batches;
     st.batch_raw_bytes += batch_len;
     st.batch_wire_bytes += n;
+    const std::size_t raw_len = batch_len;
     batch_len = 0;
     send_record(o, n);
-    if (sel) {  // learn from this batch, pick the next arm
-      if (timing) {  // the work since the last mark belongs to this batch
-        const auto now = std::chrono::steady_clock::now();
-        batch_secs += std::chrono::duration<double>(now - mark).count();
-        mark = now;
-      }
-      sel->report(arm, pages_in_batch, n, batch_secs);
-      batch_secs = 0;
-      use_arm(sel->choose(cfg.link_bytes_per_s));
+    if (hybrid) {
+      seg_wire += n;
+      seg_raw += raw_len;
+      end_segment();
     }
   }
 
@@ -301,6 +422,7 @@ struct encoder::impl {
 
   void encode_one(const page_in &pg) {
     ++st.pages_in;
+    ++seg_pages;
     const page_key key = pg.key;
     const std::byte *data = pg.data;
 
@@ -320,6 +442,7 @@ struct encoder::impl {
       return;
     }
     close_zero_run();
+    ++seg_nonzero;
     const content_hash h = hash_page(data);
 
     // 2 REF
@@ -334,6 +457,7 @@ struct encoder::impl {
 
     // 3 DELTA (encoded before fill() replaces the baseline)
     if (auto base = cache->find_key(key)) {
+      ++seg_dirty;
       if (try_delta(key, h, data, *base))
         return;
       ++st.delta_rejected;
@@ -395,10 +519,10 @@ struct encoder::impl {
     std::size_t len = kPageSize;
     if (c.id != codec_id::raw) {
       // Accept the compressed form only when it saves at least 1/16.
-      const auto c0 = std::chrono::steady_clock::now();
+      const std::uint64_t c0 = cycles_now();
       auto r = codecs.compress(c, {data, kPageSize}, {d, kPageSize - kPageSize / 16});
-      st.codec_ns[static_cast<std::size_t>(c.id)] += static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - c0).count());
+      st.codec_ns[static_cast<std::size_t>(c.id)] +=
+          static_cast<std::uint64_t>(static_cast<double>(cycles_now() - c0) * 1e9 / cycles_hz());
       if (r.ok()) {
         len = r.value;
         account_codec(c.id, kPageSize, len);
@@ -437,20 +561,20 @@ void encoder::encode(const page_in *pages, std::size_t n) {
       prefetch_page(pages[i + 1].data);
     p_->encode_one(pages[i]);
   };
-  if (!p_->sel) {
+  if (!p_->hybrid) {
     for (std::size_t i = 0; i < n; ++i)
       one(i);
     return;
   }
-  // Hybrid: the ladder work counts too. Time runs from here; each batch
-  // closed on the way takes the time up to its close (close_batch moves the
-  // mark), the rest goes to the batch still open.
-  p_->mark = std::chrono::steady_clock::now();
+  // Hybrid: the ladder work counts too. Cycles run from here; each segment
+  // closed on the way takes them up to its close (end_segment moves the
+  // mark), the rest goes to the segment still open.
+  p_->mark = cycles_now();
   p_->timing = true;
   for (std::size_t i = 0; i < n; ++i)
     one(i);
   p_->timing = false;
-  p_->batch_secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - p_->mark).count();
+  p_->seg_cycles += cycles_now() - p_->mark;
 }
 
 void encoder::repair(const page_in *pages, std::size_t n) {
@@ -553,10 +677,26 @@ void encoder::reconfigure(const encoder_config &c) {
   k.link_bytes_per_s = c.link_bytes_per_s;
   p_->clamp_config();
   p_->stream_fresh = true;  // a zstd stream restarts on both sides
-  if (k.m == mode::hybrid && !p_->sel)
+  if (k.m == mode::hybrid && !p_->hybrid)
     p_->start_selector();
-  else if (k.m != mode::hybrid)
-    p_->sel.reset();
+  else if (k.m != mode::hybrid && p_->hybrid)
+    p_->stop_selector();
+  else if (p_->hybrid)
+    p_->use_arm(p_->arm);  // the mode's fields were overwritten: the arm's again
 }
+
+void encoder::set_selector_port(const selector_port &port) {
+  const bool was = p_->hybrid;
+  if (was) {
+    p_->close_zero_run();
+    p_->close_batch();
+    p_->stop_selector();
+  }
+  p_->port = port;
+  if (was)
+    p_->start_selector();
+}
+
+const selector_learner *encoder::own_learner() const { return p_->own ? &p_->own->learner : nullptr; }
 
 }  // namespace hde

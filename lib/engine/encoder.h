@@ -12,8 +12,9 @@
 // With batching on, records are first gathered raw into a batch of up to
 // batch_bytes, which is then compressed as one unit; with zstd the
 // compressor's window also runs on across batches of the stream. In hybrid
-// mode a learning selector (selector.h) picks codec and batch size for each
-// batch from the measured cost of the last ones and the link rate.
+// mode the learning selector (selector.h) picks the arm (no compression, LZ4
+// or zstd batches) of each segment: the encoder reports what every segment
+// cost and looks the next arm up in a decision table.
 //
 // One encoder per stream, owned by one thread. encode() does not allocate.
 #pragma once
@@ -24,6 +25,7 @@
 #include "baseline/cache.h"
 #include "codec/codec.h"
 #include "common/page.h"
+#include "engine/selector.h"
 #include "engine/stats.h"
 
 namespace hde {
@@ -106,6 +108,12 @@ public:
   // grace domain free it only after a grace period. Allocates (the caller's
   // lcore stalls for it): a control action, never per page.
   [[nodiscard]] std::unique_ptr<baseline_cache> resize_cache(std::size_t bytes);
+  // Hybrid mode: samples go to port.samples, decisions are read from
+  // *port.table once per segment (selector.h). Without a port the encoder
+  // runs a learner of its own inline (own_learner()). The port's ring and
+  // table outlive the encoder; a port with no table drops back to inline.
+  void set_selector_port(const selector_port &port);
+  const selector_learner *own_learner() const;
 
 private:
   struct impl;

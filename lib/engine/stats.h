@@ -42,6 +42,10 @@ struct alignas(64) encoder_stats {
   std::uint64_t frags = 0;           // FRAG records emitted
   std::uint64_t marks = 0;
   std::uint64_t opaque_bytes = 0;    // OPAQUE bytes carried (hypervisor stream besides pages)
+  // Hybrid mode: segments run (explored among them), pages per arm.
+  std::uint64_t segments = 0;
+  std::uint64_t explored_segments = 0;
+  std::array<std::uint64_t, 16> arm_pages{};
 };
 
 struct alignas(64) decoder_stats {

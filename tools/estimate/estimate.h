@@ -64,6 +64,13 @@ struct run_result {
   std::string expected_sha256;
   bool has_reference = false;
   reference_result ref;
+  std::string selector_final;  // hybrid: the decision per class at the end
+  struct arm_row {
+    std::string cls, arm;
+    double bytes_per_page, cycles_per_page;
+    std::uint64_t samples, chosen, explored;
+  };
+  std::vector<arm_row> selector_estimates;  // hybrid: the learner's figures at the end
 };
 
 // Run the replay; returns false with err set on any failure (bad input,

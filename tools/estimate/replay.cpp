@@ -296,6 +296,23 @@ bool replay(const options &opt, run_result &out, std::string &err) {
     t.verified = t.verified && rr.verified;
   out.enc = enc->stats();
   out.dec = dec->stats();
+  if (const selector_learner *l = enc->own_learner()) {
+    for (std::size_t c = 0; c < kClassCount; ++c) {
+      const class_decision &d = l->table().cls[c];
+      const auto cls = static_cast<page_class>(c);
+      char b[160];
+      std::snprintf(b, sizeof b, "%s%s %.0f%% -> %s (explore %s 1/%u)", c ? ", " : "", class_name(cls),
+                    100 * l->class_share(cls), selector_arms()[d.arm].name, selector_arms()[d.explore_arm].name,
+                    unsigned(d.explore_every));
+      out.selector_final += b;
+      for (unsigned a = 0; a < kArmCount; ++a) {
+        const arm_estimate &e = l->estimate(cls, a);
+        if (e.samples != 0)
+          out.selector_estimates.push_back({class_name(cls), selector_arms()[a].name, e.bytes_per_page,
+                                            e.cycles_per_page, e.samples, e.chosen, e.explored});
+      }
+    }
+  }
   if (ok) {
     out.final_sha256 = sha256_hex(sink->data(), ram);
     out.expected_sha256 = expected;

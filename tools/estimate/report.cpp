@@ -147,6 +147,29 @@ bool parse_link_schedule(const std::string &spec, std::vector<std::pair<double, 
   return true;
 }
 
+// Hybrid mode: what the selector chose, per arm, and how much it explored.
+nlohmann::json selector_json(const run_result &r) {
+  nlohmann::json arms = nlohmann::json::object();
+  std::uint64_t pages = 0;
+  for (std::size_t a = 0; a < kArmCount; ++a)
+    pages += r.enc.arm_pages[a];
+  for (std::size_t a = 0; a < kArmCount; ++a)
+    if (r.enc.arm_pages[a] != 0)
+      arms[selector_arms()[a].name] = {{"pages", r.enc.arm_pages[a]},
+                                       {"share", pages ? double(r.enc.arm_pages[a]) / double(pages) : 0.0}};
+  nlohmann::json est = nlohmann::json::array();
+  for (const auto &e : r.selector_estimates)
+    est.push_back({{"class", e.cls}, {"arm", e.arm}, {"bytes_per_page", e.bytes_per_page},
+                   {"cycles_per_page", e.cycles_per_page}, {"samples", e.samples}, {"chosen", e.chosen},
+                   {"explored", e.explored}});
+  return {{"segments", r.enc.segments},
+          {"explored_segments", r.enc.explored_segments},
+          {"explore_share", r.enc.segments ? double(r.enc.explored_segments) / double(r.enc.segments) : 0.0},
+          {"arms", arms},
+          {"final", r.selector_final},
+          {"estimates", est}};
+}
+
 void print_json(const run_result &r) {
   nlohmann::json j;
   j["input"] = r.input;
@@ -176,6 +199,8 @@ void print_json(const run_result &r) {
                 {"rejected", r.enc.delta_rejected}};
   j["batches"] = {{"count", r.enc.batches}, {"raw_bytes", r.enc.batch_raw_bytes},
                   {"wire_bytes", r.enc.batch_wire_bytes}};
+  if (r.enc.segments != 0)
+    j["selector"] = selector_json(r);
   j["final_sha256"] = r.final_sha256;
   j["workers"] = r.opt.workers;
   j["links"] = nlohmann::json::array();
@@ -239,6 +264,23 @@ void print_text(const run_result &r) {
               (unsigned long long)r.enc.delta_rejected);
   std::printf("frames %llu (%llu fragments), batches %llu\n", (unsigned long long)r.total.frames,
               (unsigned long long)r.enc.frags, (unsigned long long)r.enc.batches);
+  if (r.enc.segments != 0) {
+    std::uint64_t pages = 0;
+    for (std::size_t a = 0; a < kArmCount; ++a)
+      pages += r.enc.arm_pages[a];
+    std::printf("selector: %llu segments, %.1f %% explored; pages by arm:", (unsigned long long)r.enc.segments,
+                100.0 * double(r.enc.explored_segments) / double(r.enc.segments));
+    for (std::size_t a = 0; a < kArmCount; ++a)
+      if (r.enc.arm_pages[a] != 0)
+        std::printf(" %s %.1f%%", selector_arms()[a].name, 100.0 * double(r.enc.arm_pages[a]) / double(pages));
+    std::printf("\nselector at the end: %s\n", r.selector_final.c_str());
+    std::printf("  %-6s %-8s %10s %12s %8s %8s %8s\n", "class", "arm", "B/page", "cycles/page", "samples", "chosen",
+                "explored");
+    for (const auto &e : r.selector_estimates)
+      std::printf("  %-6s %-8s %10.0f %12.0f %8llu %8llu %8llu\n", e.cls.c_str(), e.arm.c_str(), e.bytes_per_page,
+                  e.cycles_per_page, (unsigned long long)e.samples, (unsigned long long)e.chosen,
+                  (unsigned long long)e.explored);
+  }
   std::printf("rebuilt image sha256 %s: %s\n", r.final_sha256.c_str(),
               r.total.verified ? "matches the source" : "DOES NOT MATCH");
   std::printf("\nmodelled migration, %u worker(s): each round takes max(encode or decode CPU / workers, "
