@@ -155,7 +155,9 @@ struct encoder::impl {
     else
       cfg.page_codec = A.codec;
     cfg.try_xor = false;
-    cfg.batch_bytes = A.batch_bytes;
+    // Exploration runs small batches: compared on the same bytes as the arm
+    // in use, they need not be large, and a slow arm costs little to try.
+    cfg.batch_bytes = exploring ? std::min(A.batch_bytes, kExploreBatchBytes) : A.batch_bytes;
     seg_limit = cfg.batch_bytes;
     clamp_config();
   }
@@ -696,6 +698,8 @@ void encoder::set_selector_port(const selector_port &port) {
   if (was)
     p_->start_selector();
 }
+
+void encoder::set_link_rate(double bytes_per_s) { p_->cfg.link_bytes_per_s = bytes_per_s; }
 
 const selector_learner *encoder::own_learner() const { return p_->own ? &p_->own->learner : nullptr; }
 

@@ -113,6 +113,9 @@ public:
   // runs a learner of its own inline (own_learner()). The port's ring and
   // table outlive the encoder; a port with no table drops back to inline.
   void set_selector_port(const selector_port &port);
+  // Hybrid mode: the link this stream's choice is for (bytes/s, 0 unknown);
+  // the inline learner takes it at the next segment.
+  void set_link_rate(double bytes_per_s);
   const selector_learner *own_learner() const;
 
 private:

@@ -133,55 +133,53 @@ void selector_learner::add(const selector_sample &s) {
     const bool paired = s.explored && s.ref_wire != 0 && s.ref_arm < kArmCount && s.ref_arm != s.arm &&
                         (r.samples != 0 || !kArms[s.ref_arm].batch);
     const double pr = raw / 4096, pe = e.raw_bytes / 4096;
-    if (paired) {
-      // Same bytes, two arms: the difference of their effects.
-      const bool ref_coded = kArms[s.ref_arm].batch && kArms[s.ref_arm].codec.id != codec_id::raw;
-      const double w = weight(pr, pe, kLongHalfLife);
-      if (ref_coded) {
-        const double obs = r.effect_ratio + lr - std::log(static_cast<double>(s.ref_wire) / raw);
-        e.effect_ratio = e.samples ? e.effect_ratio + w * (obs - e.effect_ratio) : obs;
-        if (has_cpb && s.ref_cycles != 0 && r.cpb_known) {
-          const double oc = r.effect_cpb + std::log(static_cast<double>(s.codec_cycles) /
-                                                    static_cast<double>(s.ref_cycles));
-          e.effect_cpb = e.cpb_known ? e.effect_cpb + w * (oc - e.effect_cpb) : oc;
-          e.cpb_known = e.samples != 0;
-        }
-      } else if (l.level_known) {  // against the raw arm: the content level is the yardstick
-        const double obs = lr - l.level_ratio;
-        e.effect_ratio = e.samples ? e.effect_ratio + w * (obs - e.effect_ratio) : obs;
-      }
+    const double w = weight(pr, pe, kLongHalfLife), ws = weight(pr, pe, kShortHalfLife);
+    const bool ref_coded = paired && kArms[s.ref_arm].batch && kArms[s.ref_arm].codec.id != codec_id::raw;
+    // Ratio: an effect observed (paired, or an explored/new arm against the
+    // content level), or the arm in use moving the content level.
+    if (!l.level_known) {  // the first coded sample sets the content level
+      l.level_ratio = l.long_ratio = lr;
+      l.level_known = true;
     }
-    if (!paired || !e.cpb_known) {
-      if (!l.level_known) {  // the first coded sample sets the content level
-        l.level_ratio = l.long_ratio = lr - e.effect_ratio;
-        l.level_known = true;
+    bool have = true;
+    double obs = 0;
+    if (ref_coded)
+      obs = r.effect_ratio + lr - std::log(static_cast<double>(s.ref_wire) / raw);
+    else if (s.explored || e.samples == 0)
+      obs = lr - l.level_ratio;  // against raw, the level is the yardstick too
+    else
+      have = false;
+    if (have) {
+      e.effect_ratio = e.samples ? e.effect_ratio + w * (obs - e.effect_ratio) : obs;
+    } else {
+      l.level_ratio += ws * (lr - e.effect_ratio - l.level_ratio);
+      l.long_ratio += w * (lr - e.effect_ratio - l.long_ratio);
+    }
+    // Codec cycles, the same way; an arm's first segment pays set-up (page
+    // faults, tables), so its figure is replaced by the second's.
+    if (has_cpb) {
+      if (!l.cpb_known) {
+        l.level_cpb = l.long_cpb = lc;
+        l.cpb_known = true;
       }
-      const double w = weight(pr, pe, kLongHalfLife);
-      if (!paired) {
-        if (!s.explored && e.samples != 0) {
-          // The arm in use: its effect holds, the content level moves.
-          const double ws = weight(pr, pe, kShortHalfLife);
-          l.level_ratio += ws * (lr - e.effect_ratio - l.level_ratio);
-          l.long_ratio += w * (lr - e.effect_ratio - l.long_ratio);
-        } else {
-          const double obs = lr - l.level_ratio;
-          e.effect_ratio = e.samples ? e.effect_ratio + w * (obs - e.effect_ratio) : obs;
-        }
-      }
-      if (has_cpb && e.samples != 0) {  // the first segment's cycles are set-up (page faults, tables)
-        if (!l.cpb_known) {
-          l.level_cpb = l.long_cpb = lc - e.effect_cpb;
-          l.cpb_known = true;
-        }
-        if (!s.explored && e.cpb_known) {
-          const double ws = weight(pr, pe, kShortHalfLife);
-          l.level_cpb += ws * (lc - e.effect_cpb - l.level_cpb);
-          l.long_cpb += w * (lc - e.effect_cpb - l.long_cpb);
-        } else {
-          const double obs = lc - l.level_cpb;
-          e.effect_cpb = e.cpb_known ? e.effect_cpb + w * (obs - e.effect_cpb) : obs;
+      have = true;
+      if (ref_coded && s.ref_cycles != 0 && r.cpb_known && !r.cpb_first)
+        obs = r.effect_cpb + std::log(static_cast<double>(s.codec_cycles) / static_cast<double>(s.ref_cycles));
+      else if (s.explored || !e.cpb_known || e.cpb_first)
+        obs = lc - l.level_cpb;
+      else
+        have = false;
+      if (have) {
+        if (!e.cpb_known || e.cpb_first) {
+          e.cpb_first = !e.cpb_known;
           e.cpb_known = true;
+          e.effect_cpb = obs;
+        } else {
+          e.effect_cpb += w * (obs - e.effect_cpb);
         }
+      } else {
+        l.level_cpb += ws * (lc - e.effect_cpb - l.level_cpb);
+        l.long_cpb += w * (lc - e.effect_cpb - l.long_cpb);
       }
     }
     // The content under the arm in use changed: look around again.
@@ -205,23 +203,31 @@ void selector_learner::add(const selector_sample &s) {
   class_pages_[c] += p;
 }
 
+// An arm never tried on class c borrows what the other class learned of it
+// (effects are properties of the codec more than of the data), and a class
+// with no content level yet borrows the other's.
+bool selector_learner::usable(std::size_t c, unsigned a) const {
+  return est_[c][a].samples != 0 || est_[1 - c][a].samples != 0;
+}
+
 void selector_learner::refresh_derived() {
   for (std::size_t c = 0; c < kClassCount; ++c)
     for (std::size_t a = 0; a < kArmCount; ++a) {
       arm_estimate &e = est_[c][a];
-      const ladder_estimate &l = ladder_[c];
+      const arm_estimate &src = e.samples != 0 ? e : est_[1 - c][a];
+      const ladder_estimate &l = ladder_[c].level_known || !ladder_[1 - c].level_known ? ladder_[c] : ladder_[1 - c];
       const bool coded = kArms[a].batch && kArms[a].codec.id != codec_id::raw;
-      e.ratio = coded ? std::min(1.05, std::exp(l.level_ratio + e.effect_ratio)) : 1.0;
+      e.ratio = coded ? std::min(1.05, std::exp(l.level_ratio + src.effect_ratio)) : 1.0;
       // Not yet timed (one set-up segment so far): as costly as the next
       // cheaper arm of its family, or nothing known.
       double cpb = 0;
-      if (coded && e.cpb_known)
-        cpb = std::exp(l.level_cpb + e.effect_cpb);
+      if (coded && src.cpb_known)
+        cpb = std::exp(l.level_cpb + src.effect_cpb);
       else if (coded && kCheaper[a] >= 0)
         cpb = est_[c][static_cast<std::size_t>(kCheaper[a])].cycles_per_byte;
       e.cycles_per_byte = cpb;
-      e.bytes_per_page = l.raw_per_page * e.ratio;
-      e.cycles_per_page = l.cycles_per_page + l.raw_per_page * e.cycles_per_byte;
+      e.bytes_per_page = ladder_[c].raw_per_page * e.ratio;
+      e.cycles_per_page = ladder_[c].cycles_per_page + ladder_[c].raw_per_page * e.cycles_per_byte;
     }
 }
 
@@ -291,7 +297,7 @@ bool selector_learner::decide() {
         cost k[kClassCount];
         bool ok = true;
         for (std::size_t c = 0; c < kClassCount; ++c) {
-          if (est_[c][cur[c]].samples == 0) {
+          if (!usable(c, cur[c]) || ladder_[c].pages == 0) {
             bool has_any = false;
             for (unsigned a = 0; a < kArmCount; ++a)
               has_any = has_any || est_[c][a].samples != 0;
@@ -315,6 +321,15 @@ bool selector_learner::decide() {
       }
     }
   }
+  // A class never seen yet starts on what the other class uses: the link
+  // and the CPU are the same, and the data usually not far off.
+  for (std::size_t c = 0; c < kClassCount; ++c) {
+    bool has_any = false;
+    for (unsigned b = 0; b < kArmCount; ++b)
+      has_any = has_any || est_[c][b].samples != 0;
+    if (!has_any)
+      best[c] = best[1 - c];
+  }
   // Hysteresis: keep the arms in use unless the new choice is clearly better.
   if (any) {
     cost k[kClassCount];
@@ -324,9 +339,9 @@ bool selector_learner::decide() {
       bool has_any = false;
       for (unsigned b = 0; b < kArmCount; ++b)
         has_any = has_any || est_[c][b].samples != 0;
-      if (est_[c][a].samples == 0 && has_any)
+      if (!usable(c, a) && has_any)
         cur_known = false;
-      k[c] = est_[c][a].samples ? known(c, a) : cost{0, 0};
+      k[c] = usable(c, a) && ladder_[c].pages != 0 ? known(c, a) : cost{0, 0};
     }
     if (cur_known) {
       const double t_cur = mix_time(k);
@@ -342,16 +357,16 @@ bool selector_learner::decide() {
   decision_table next = table_;
   for (std::size_t c = 0; c < kClassCount; ++c) {
     // Could arm a, in place of best[c], beat best_t? Sampled arms: costs
-    // shrunk by their uncertainty (0.5/sqrt(samples)). Never sampled: as
+    // shrunk by their uncertainty (0.25/sqrt(samples)). Never sampled: as
     // fast as the next cheaper arm of its family and 40 % denser; an arm
     // with no cheaper sibling is always worth one try.
     auto optimistic = [&](unsigned a, double &t) -> bool {
       const arm_estimate &e = est_[c][a];
       cost k[kClassCount];
       for (std::size_t o = 0; o < kClassCount; ++o)
-        k[o] = est_[o][best[o]].samples ? known(o, best[o]) : cost{0, 0};
-      if (e.samples != 0) {
-        const double s = 1.0 - 0.5 / std::sqrt(static_cast<double>(e.samples));
+        k[o] = usable(o, best[o]) && ladder_[o].pages != 0 ? known(o, best[o]) : cost{0, 0};
+      if (usable(c, a)) {
+        const double s = 1.0 - 0.25 / std::sqrt(static_cast<double>(std::max<std::uint64_t>(e.samples, 1)));
         k[c] = {ladder_[c].cycles_per_page + ladder_[c].raw_per_page * e.cycles_per_byte * s,
                 e.bytes_per_page * s};
       } else {
@@ -361,7 +376,7 @@ bool selector_learner::decide() {
           return true;
         }
         const arm_estimate &q = est_[c][static_cast<unsigned>(ch)];
-        if (q.samples == 0)
+        if (!usable(c, static_cast<unsigned>(ch)))
           return false;  // its cheaper sibling first
         k[c] = {q.cycles_per_page, q.bytes_per_page * 0.6};  // as fast as it, 40 % denser
       }
@@ -378,7 +393,7 @@ bool selector_learner::decide() {
       if (!optimistic(a, t) || t >= best_t)
         continue;
       const arm_estimate &e = est_[c][a];
-      const bool fresh = e.samples == 0;
+      const bool fresh = !usable(c, a);
       // Untried arms first (cheapest family member first), then the one
       // heard from least recently.
       if ((fresh && !untried) || (fresh == untried && e.last_sample < oldest)) {
@@ -405,7 +420,7 @@ bool selector_learner::decide() {
     if (pick == best[c])
       d.explore_every = 0;
     else if (untried)
-      d.explore_every = 2;
+      d.explore_every = kMinExplorePeriod;
     else
       d.explore_every = static_cast<std::uint16_t>(
           std::min<unsigned>(kMaxExplorePeriod, kMinExplorePeriod << std::min(stable_[c] / 2, 6u)));

@@ -32,7 +32,8 @@
 // win (its optimistic estimate, cost shrunk by 1/sqrt(samples), beats the
 // best) — arms that cannot win on this link are not paid for. A change of
 // the link rate (>25 %) or of the chosen arm's costs (its recent average
-// leaving the long one by >25 %) restarts at every 4th batch.
+// leaving the long one by >25 %) restarts at every 4th batch. Exploration
+// batches are small (64 KiB), so a slow arm costs little to try.
 // Why not UCB or Thompson sampling: the rewards drift (rounds change the
 // data, links change) and the cost of an arm is known up to two smooth
 // figures; a decaying, restartable epsilon with pruning tracks drift without
@@ -70,6 +71,7 @@ struct selector_arm {
 std::span<const selector_arm> selector_arms();
 inline constexpr std::size_t kArmCount = 11;
 int find_arm(std::string_view name);  // -1 when unknown
+inline constexpr std::size_t kExploreBatchBytes = 64 * 1024;
 
 struct selector_sample {
   std::uint8_t cls = 0;
@@ -148,7 +150,8 @@ struct ladder_estimate {
 };
 struct arm_estimate {
   double effect_ratio = 0, effect_cpb = 0;  // log, relative to the content level
-  bool cpb_known = false;      // effect_cpb measured (the first segment pays set-up)
+  bool cpb_known = false;      // effect_cpb measured
+  bool cpb_first = false;      // ... on the first segment only (it pays set-up: replaced by the next)
   double ratio = 0;            // wire bytes per ladder byte, now (derived)
   double cycles_per_byte = 0;  // codec cycles per ladder byte, now (derived)
   double raw_bytes = 0;        // ladder bytes seen (for the averages' weights)
@@ -199,6 +202,7 @@ public:
 
 private:
   void refresh_derived();
+  bool usable(std::size_t c, unsigned a) const;
   std::array<std::array<arm_estimate, kArmCount>, kClassCount> est_{};
   std::array<ladder_estimate, kClassCount> ladder_{};
   std::array<double, kClassCount> class_pages_{};  // recent pages per class

@@ -64,6 +64,16 @@ struct run_result {
   std::string expected_sha256;
   bool has_reference = false;
   reference_result ref;
+  // With --link-schedule: what each (round, piece of the schedule) really
+  // cost, measured at the piece boundaries during the replay (hybrid's
+  // selector sees the link change there), for an exact schedule model.
+  struct cell {
+    std::uint32_t round = 0;
+    std::size_t piece = 0;
+    std::uint64_t raw_bytes = 0, wire_bytes = 0;
+    double encode_s = 0;
+  };
+  std::vector<cell> cells;
   std::string selector_final;  // hybrid: the decision per class at the end
   struct arm_row {
     std::string cls, arm;

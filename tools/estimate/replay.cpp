@@ -175,6 +175,47 @@ bool replay(const options &opt, run_result &out, std::string &err) {
   std::uint64_t ram = 0;
   std::string expected;  // sha256 of the last source image
 
+  // A link schedule: its pieces end at shares of the guest bytes moved, so
+  // the total must be known first (a pass that only counts pages).
+  const auto &sched = opt.link_schedule;
+  std::uint64_t total_raw = 0, raw_done = 0;
+  std::size_t piece = 0;
+  double piece_end = 0;
+  if (!sched.empty()) {
+    options count = opt;
+    count.progress = false;
+    std::uint64_t ram_c = 0;
+    if (!walk_rounds(count, [&](std::uint32_t, const std::byte *, const std::vector<std::uint64_t> &g,
+                                const std::string &) {
+          total_raw += g.size() * kPageSize;
+          return true;
+        }, ram_c, err))
+      return false;
+    piece_end = sched[0].second * static_cast<double>(total_raw);
+    cfg.link_bytes_per_s = sched[0].first * 1e6 / 8;
+  }
+  // The open cell (round, piece): where its costs started.
+  double cell_t0 = 0;
+  std::uint64_t cell_raw0 = 0, cell_wire0 = 0;
+  auto wire_now = [&] {
+    const encoder_stats &s = enc->stats();
+    return s.frame_bytes + s.frames * wire::kL2L4Overhead;
+  };
+  auto close_cell = [&](std::uint32_t r) {
+    const double t = cpu_now();
+    run_result::cell c;
+    c.round = r;
+    c.piece = piece;
+    c.raw_bytes = raw_done - cell_raw0;
+    c.wire_bytes = wire_now() - cell_wire0;
+    c.encode_s = t - cell_t0;
+    if (c.raw_bytes != 0 || c.wire_bytes != 0)
+      out.cells.push_back(c);
+    cell_raw0 = raw_done;
+    cell_wire0 = wire_now();
+    cell_t0 = cpu_now();
+  };
+
   auto on_round = [&](std::uint32_t r, const std::byte *img, const std::vector<std::uint64_t> &gfns,
                       const std::string &sha) {
     if (!enc) {  // set-up (cache and mirror allocation) is not part of encode time
@@ -234,12 +275,28 @@ bool replay(const options &opt, run_result &out, std::string &err) {
       const std::size_t end = std::min(burst.size(), seg + kSegment);
       evict_caches();  // each segment starts cold, as the round does
       const double t0 = cpu_now();
-      for (std::size_t i = seg; i < end; i += kBurst)
-        enc->encode(burst.data() + i, std::min(kBurst, end - i));
+      if (!sched.empty()) {
+        cell_t0 = t0;
+        cell_wire0 = wire_now();
+        cell_raw0 = raw_done;
+      }
+      for (std::size_t i = seg; i < end; i += kBurst) {
+        if (!sched.empty() && piece + 1 < sched.size() && static_cast<double>(raw_done) >= piece_end) {
+          close_cell(r);  // the link changes here
+          ++piece;
+          piece_end += sched[piece].second * static_cast<double>(total_raw);
+          enc->set_link_rate(sched[piece].first * 1e6 / 8);
+        }
+        const std::size_t k = std::min(kBurst, end - i);
+        enc->encode(burst.data() + i, k);
+        raw_done += k * kPageSize;
+      }
       if (end == burst.size())
         enc->mark_round(0, r, gfns.size(), false);
       else
         enc->flush();
+      if (!sched.empty())
+        close_cell(r);
       rr.encode_s += cpu_now() - t0;
       if (end == burst.size())
         break;

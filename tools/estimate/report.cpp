@@ -66,6 +66,18 @@ link_model model_link(const run_result &r, double mbps) {
 // round in order): a piece of a round that falls in a share goes at its rate.
 link_model model_schedule(const run_result &r, const std::vector<std::pair<double, double>> &schedule) {
   link_model m;
+  if (!r.cells.empty()) {  // measured per piece during the replay
+    for (const auto &c : r.cells) {
+      const round_result &x = r.rounds.at(c.round);
+      const double share = x.raw_bytes ? static_cast<double>(c.raw_bytes) / static_cast<double>(x.raw_bytes) : 0;
+      const double cpu = std::max(c.encode_s, x.decode_s * share) / r.opt.workers;
+      const double link = static_cast<double>(c.wire_bytes) * 8 / (schedule.at(c.piece).first * 1e6);
+      m.seconds += std::max(cpu, link);
+      (link >= cpu ? m.link_bound_s : m.cpu_bound_s) += std::max(cpu, link);
+    }
+    finish(m, r);
+    return m;
+  }
   const double total = static_cast<double>(r.total.raw_bytes);
   double done = 0;  // raw bytes modelled so far
   std::size_t piece = 0;
