@@ -1,6 +1,7 @@
 // server.cpp — poll()-based Unix socket server for the control commands.
 #include "server.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -89,11 +90,19 @@ void server::run() {
     pfds.push_back({fd_, POLLIN, 0});
     for (const client &c : clients)
       pfds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
-    if (poll(pfds.data(), pfds.size(), 500) < 0 && errno != EINTR)
+    int wait_ms = 500;
+    for (const timer &t : timers_)
+      wait_ms = std::min<int>(wait_ms, static_cast<int>(t.period_ms));
+    if (poll(pfds.data(), pfds.size(), wait_ms) < 0 && errno != EINTR)
       break;
     if (pfds[0].revents & POLLIN)
       break;
     const std::uint64_t now = now_ms();
+    for (timer &t : timers_)
+      if (now >= t.next_ms) {
+        t.next_ms = now + t.period_ms;
+        t.fn();
+      }
     const std::size_t polled = clients.size();  // clients accepted below were not polled
     for (std::size_t i = 0; i < polled; ++i) {
       client &c = clients[i];

@@ -9,8 +9,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "registry.h"
 
@@ -36,6 +38,12 @@ class server {
 public:
   server(registry &reg, server_config cfg) : reg_(reg), cfg_(std::move(cfg)) {}
   ~server() { stop(); }
+  // Work the control thread does every period_ms besides serving requests
+  // (the learning selector, state sync), between requests, never
+  // concurrently with them. Add before start().
+  void add_timer(unsigned period_ms, std::function<void()> fn) {
+    timers_.push_back({period_ms, std::move(fn), 0});
+  }
   // Bind and start the control thread; false with err on failure.
   bool start(std::string &err);
   void stop();
@@ -50,6 +58,12 @@ private:
   int wake_[2] = {-1, -1};
   std::thread th_;
   server_stats st_;
+  struct timer {
+    unsigned period_ms;
+    std::function<void()> fn;
+    std::uint64_t next_ms;
+  };
+  std::vector<timer> timers_;
 };
 
 // The default socket path: DIR/hde.sock in the DPDK runtime directory.

@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -403,6 +405,62 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
       r.fail("only a source gateway encodes: this one is a destination");
     return v.live != nullptr;
   };
+  auto need_selector = [&v](ctl::reply &r) {
+    if (v.sel == nullptr)
+      r.fail("no selector here: the learning selector runs on the source side");
+    return v.sel != nullptr;
+  };
+  reg.add({"show selector", "show selector",
+           "hybrid mode's learning selector: link, decision and exploration per class, estimates per arm", 0, 0,
+           true, [&v, need_selector](args, ctl::reply &r) {
+             if (!need_selector(r))
+               return;
+             r.result = v.sel->show();
+             r.result["mode"] = mode_name(v.live->snapshot().enc.m);
+           }});
+  reg.add({"selector export", "selector export PATH",
+           "write the selector's learned estimates as JSON (another gateway can import them)", 1, 1, true,
+           [&v, need_selector](args a, ctl::reply &r) {
+             if (!need_selector(r))
+               return;
+             const ctl::json doc = v.sel->export_estimates();
+             std::FILE *f = std::fopen(a[0].c_str(), "w");
+             if (f == nullptr) {
+               r.fail("cannot write '" + a[0] + "': " + std::strerror(errno));
+               return;
+             }
+             const std::string text = doc.dump(1) + "\n";
+             const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+             if (std::fclose(f) != 0 || !ok) {
+               r.fail("cannot write '" + a[0] + "': " + std::strerror(errno));
+               return;
+             }
+             r.result = {{"path", a[0]}, {"estimates", doc["estimates"].size()}};
+           }});
+  reg.add({"selector import", "selector import PATH",
+           "merge estimates exported by another gateway or an earlier run (arms not yet tried need no exploration)",
+           1, 1, true, [&v, need_selector](args a, ctl::reply &r) {
+             if (!need_selector(r))
+               return;
+             std::FILE *f = std::fopen(a[0].c_str(), "r");
+             if (f == nullptr) {
+               r.fail("cannot read '" + a[0] + "': " + std::strerror(errno));
+               return;
+             }
+             std::string text;
+             char buf[4096];
+             std::size_t n;
+             while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (1u << 20))
+               text.append(buf, n);
+             std::fclose(f);
+             const ctl::json doc = ctl::json::parse(text, nullptr, false);
+             std::string err;
+             if (doc.is_discarded() || !v.sel->import_estimates(doc, err)) {
+               r.fail("'" + a[0] + "': " + (doc.is_discarded() ? std::string("not JSON") : err));
+               return;
+             }
+             r.result = {{"path", a[0]}, {"estimates", doc["estimates"].size()}};
+           }});
   reg.add({"set mode", "set mode datacenter|internet|hybrid", "switch mode live (codec and batching follow)", 1, 1,
            true, [&v, need_source](args a, ctl::reply &r) {
              mode m;

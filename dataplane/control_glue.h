@@ -14,6 +14,7 @@
 #include "options.h"
 #include "qemu_ingress.h"
 #include "registry.h"
+#include "selector_service.h"
 #include "server.h"
 #include "source.h"
 
@@ -35,6 +36,7 @@ struct gateway_view {
   std::uint64_t total_pages = 0;  // pages of all rounds when known up front, else 0
   ctl::server *srv = nullptr;
   ctl::registry *reg = nullptr;
+  selector_service *sel = nullptr;  // source side
 };
 
 void register_commands(ctl::registry &reg, gateway_view &v);

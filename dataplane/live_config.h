@@ -37,6 +37,13 @@ public:
   const live_config *get() const { return cur_.load(std::memory_order_acquire); }
   void quiescent(unsigned id) { rte_rcu_qsbr_quiescent(qs_, id); }
 
+  // A grace period: returns once every online reader has been quiescent
+  // (for other data published to the same readers, e.g. the selector's table).
+  void synchronize() { rte_rcu_qsbr_synchronize(qs_, RTE_QSBR_THRID_INVALID); }
+  // The configured link rate. Control thread only: the writers run there
+  // too, so the version it reads cannot be freed under it.
+  std::uint64_t link_rate_bps() const { return cur_.load(std::memory_order_acquire)->link_rate_bps; }
+
   // Writer side (control thread only; blocks for a grace period).
   void update(const std::function<void(live_config &)> &edit);
   live_config snapshot() const;

@@ -26,6 +26,7 @@
 #include "lcore.h"
 #include "options.h"
 #include "qemu_ingress.h"
+#include "selector_service.h"
 #include "source.h"
 #include "wire/format.h"
 
@@ -224,6 +225,7 @@ int main(int argc, char **argv) {
 
   feeder feed;
   const bool qemu_src = is_src && !o.qemu_listen.empty();
+  std::unique_ptr<selector_service> sel;  // outlives the workers' encoders
   std::vector<std::unique_ptr<worker>> workers;
   std::unique_ptr<ingress> ing;
   std::vector<std::unique_ptr<qemu_ingress>> qings;  // --qemu-listen: one per address (VM i on entry i)
@@ -263,8 +265,10 @@ int main(int argc, char **argv) {
       return 1;
     }
     std::vector<worker *> raw;
+    sel = std::make_unique<selector_service>(nstreams, &live, static_cast<double>(rte_get_tsc_hz()));
     for (std::uint16_t i = 0; i < nstreams; ++i) {
       workers.push_back(std::make_unique<worker>(o, i, src_port, i, pool, ep, epoch, &live));
+      workers.back()->set_selector_port(sel->port(i));
       raw.push_back(workers.back().get());
     }
     ing = std::make_unique<ingress>(feed, raw);
@@ -362,6 +366,9 @@ int main(int argc, char **argv) {
   ctl::server srv(reg, scfg);
   view.srv = &srv;
   view.reg = &reg;
+  view.sel = sel.get();
+  if (sel)  // the learning selector runs on the control thread
+    srv.add_timer(10, [&sel, &view] { sel->tick(view.workers, rte_rdtsc()); });
   register_commands(reg, view);
   register_telemetry(view);
   {

@@ -86,6 +86,9 @@ public:
   bool drained() const { return drained_.load(std::memory_order_acquire); }
   std::uint64_t last_progress_tsc() const { return progress_tsc_.load(std::memory_order_relaxed); }
   const encoder_stats &enc_stats() const { return enc_->stats(); }
+  // Hybrid mode's selector on the control thread (selector_service.h).
+  // Before the worker runs.
+  void set_selector_port(const selector_port &p) { enc_->set_selector_port(p); }
   // Run f(const baseline_cache &) inside an RCU read-side section: from any
   // thread but the worker's own, while the worker runs.
   template <typename F> void read_baselines(F &&f) const {

@@ -221,7 +221,9 @@ void selector_learner::refresh_derived() {
       // Not yet timed (one set-up segment so far): as costly as the next
       // cheaper arm of its family, or nothing known.
       double cpb = 0;
-      if (coded && src.cpb_known)
+      // A figure from the first segment alone is set-up, not the arm's cost:
+      // as unknown (else a slow first try would rule the arm out for good).
+      if (coded && src.cpb_known && !src.cpb_first)
         cpb = std::exp(l.level_cpb + src.effect_cpb);
       else if (coded && kCheaper[a] >= 0)
         cpb = est_[c][static_cast<std::size_t>(kCheaper[a])].cycles_per_byte;

@@ -12,7 +12,8 @@ run, then hybrid once per rate (its choices depend on the rate) and once on
 the schedule (the link changes during the replay, and the selector sees it).
 Prints, per rate, the best fixed setting in hindsight and hybrid's time, and
 hybrid / best (>= 0.95 is the goal) and hybrid against every fixed setting on
-the schedule (>= 1.10 the goal). --runs N repeats hybrid and keeps the median.
+the schedule (>= 1.10 the goal). --runs N repeats every run and keeps the
+median (timings are CPU time of the thread; a busy machine still moves them).
 """
 import argparse
 import json
@@ -49,9 +50,11 @@ def main():
     for trace in a.traces:
         fixed = {}
         for mode, codec in FIXED:
-            d = estimate(a.build, trace, mode, codec, a.rates, a.schedule)
-            fixed[f"{mode} {codec}"] = {"rates": {l["link_mbps"]: l["seconds"] for l in d["links"]},
-                                        "schedule": d["link_schedule"]["seconds"]}
+            ds = [estimate(a.build, trace, mode, codec, a.rates, a.schedule) for _ in range(a.runs)]
+            fixed[f"{mode} {codec}"] = {
+                "rates": {r: statistics.median(l["seconds"] for d in ds for l in d["links"] if l["link_mbps"] == r)
+                          for r in rates},
+                "schedule": statistics.median(d["link_schedule"]["seconds"] for d in ds)}
         hybrid = {}
         for r in rates:
             ts = [estimate(a.build, trace, "hybrid", None, f"{r:g}", None)["links"][0]["seconds"]

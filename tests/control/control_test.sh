@@ -98,6 +98,31 @@ t=$("$CTL" -s "$SOCK" --format json show stats | js 'all(k in d["transport"][0] 
 "$CTL" -s "$SOCK" set mode hybrid >/dev/null \
   && ! "$CTL" -s "$SOCK" set codec lz4 >/dev/null 2>"$T/err" && grep -q "hybrid" "$T/err" \
   && ok "set codec in hybrid mode: refused, saying why" || bad "set codec in hybrid mode: $(cat "$T/err")"
+# The learning selector runs on the control thread: samples arrive, and on a
+# 30 Mbit/s link it compresses with zstd.
+sel() { "$CTL" -s "$SOCK" --format json show selector | js "$1"; }
+for _ in $(seq 40); do
+  [ "$(sel 'd["samples"] > 20 and len(d["arms"]) >= 3')" = True ] && break
+  sleep 0.25
+done
+r=$(sel 'd["mode"] == "hybrid" and d["link_source"] == "configured" and abs(d["link_mbps"] - 30) < 1e-6 and d["samples"] > 20 and d["samples_dropped"] == 0 and len(d["arms"]) >= 3')
+a30=$(sel '" ".join(c["class"] + "=" + c["arm"] for c in d["classes"])')
+[ "$r" = True ] && [[ "$a30" == *zstd* ]] && ok "show selector at 30 Mbit/s: samples, estimates, zstd chosen ($a30)"   || bad "show selector at 30 Mbit/s: $r $a30"
+# A faster link changes the choice at once: no codec keeps up with 10 Gbit/s
+# on one worker, so the cheap end (the raw ladder or LZ4) wins.
+"$CTL" -s "$SOCK" set link-rate 10g >/dev/null
+a10=""
+for _ in $(seq 30); do
+  a10=$(sel '" ".join(c["class"] + "=" + c["arm"] for c in d["classes"])' 2>/dev/null) || break
+  [[ "$a10" != *zstd* ]] && break
+  sleep 0.1
+done
+"$CTL" -s "$SOCK" set link-rate 30m >/dev/null
+[ -n "$a10" ] && [[ "$a10" != *zstd* ]] && ok "set link-rate 10g mid-migration: the selector moves off zstd ($a30 -> $a10)"   || bad "set link-rate 10g: selector still $a10"
+# Estimates export and import (merge) as JSON.
+"$CTL" -s "$SOCK" selector export "$T/sel.json" >/dev/null   && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["hde_selector"] == 1 and len(d["estimates"]) >= 2' "$T/sel.json"   && "$CTL" -s "$SOCK" selector import "$T/sel.json" >/dev/null   && ok "selector export / import" || bad "selector export / import"
+echo '{"hde_selector": 1, "estimates": [{"class": "bulk", "arm": "zstd:2", "effect_ratio": 0, "effect_cycles": 0, "bytes": 1}]}' >"$T/bad.json"
+! "$CTL" -s "$SOCK" selector import "$T/bad.json" >/dev/null 2>"$T/err" && grep -q "zstd:2" "$T/err"   && ok "selector import of an unknown arm: refused, naming it" || bad "selector import bad arm: $(cat "$T/err")"
 "$CTL" -s "$SOCK" set mode internet >/dev/null || bad "back to internet mode"
 
 # Errors: non-zero exit, message on stderr.
