@@ -104,6 +104,13 @@ struct encoder::impl {
   std::uint64_t zr_gfn = 0;
 
   void clamp_config() {
+    // A batch that is not compressed is only a copy: records go straight
+    // into frames instead (the ladder alone, the fastest path).
+    if (cfg.batch && cfg.batch_codec.id == codec_id::raw) {
+      cfg.batch = false;
+      cfg.page_codec = {codec_id::raw, 0};
+      cfg.try_xor = false;
+    }
     cfg.max_frame = std::clamp(cfg.max_frame, kMinFrameSize, kMaxFrameSize);
     cfg.batch_bytes = std::clamp<std::size_t>(cfg.batch_bytes, 16 * 1024, kMaxBatchBytes);
     cfg.xbzrle_budget = std::clamp<std::size_t>(cfg.xbzrle_budget, 64, kPageSize - 64);
