@@ -271,26 +271,44 @@ struct encoder::impl {
     frame = {};
   }
 
-  // Append n contiguous bytes (one whole record) to the open frame.
-  void frame_append(const std::byte *p, std::size_t n) {
+  // Copy bytes [off, off + len) of the record p[0..n) ++ tail[0..) to w.
+  static void copy_range(std::byte *w, const std::byte *p, std::size_t n, const std::byte *tail, std::size_t off,
+                         std::size_t len) {
+    if (off < n) {
+      const std::size_t a = std::min(len, n - off);
+      std::memcpy(w, p + off, a);
+      w += a;
+      len -= a;
+      off = n;
+    }
+    if (len != 0)
+      std::memcpy(w, tail + (off - n), len);
+  }
+
+  // Append one whole record to the open frame: n bytes at p, then tail_n
+  // bytes at tail (a PAGE record's page, copied once, straight from the guest).
+  void frame_append(const std::byte *p, std::size_t n, const std::byte *tail = nullptr, std::size_t tail_n = 0) {
     if (frame.empty())
       open_frame();
-    std::memcpy(frame.data() + flen, p, n);
-    flen += n;
+    copy_range(frame.data() + flen, p, n, tail, 0, n + tail_n);
+    flen += n + tail_n;
     ++nrec;
     if (nrec == 0xFFFF)
       close_frame();
   }
 
   // Send one serialized record, fragmenting it when it does not fit.
-  void send_record(const std::byte *p, std::size_t n) {
+  // The record is p[0..n) followed by tail[0..tail_n).
+  void send_record(const std::byte *p, std::size_t n, const std::byte *tail = nullptr, std::size_t tail_n = 0) {
+    const std::size_t head_n = n;
+    n += tail_n;
     if (n <= room()) {
-      frame_append(p, n);
+      frame_append(p, head_n, tail, tail_n);
       return;
     }
     if (n <= cfg.max_frame - kFrameHeaderSize && room() < kMinFragRoom) {
       close_frame();
-      frame_append(p, n);
+      frame_append(p, head_n, tail, tail_n);
       return;
     }
     std::size_t off = 0;
@@ -304,7 +322,7 @@ struct encoder::impl {
       w = put(w, record_header{static_cast<std::uint8_t>(record_type::frag), 0, 0,
                                static_cast<std::uint32_t>(sizeof(frag_body) + chunk)});
       w = put(w, frag_body{static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(off)});
-      std::memcpy(w, p + off, chunk);
+      copy_range(w, p, head_n, tail, off, chunk);
       flen += kRecordHeaderSize + sizeof(frag_body) + chunk;
       ++nrec;
       ++st.frags;
@@ -324,7 +342,9 @@ struct encoder::impl {
   std::byte *rec_at() { return cfg.batch ? batch_raw.get() + batch_len : rec.get(); }
 
   // A record assembled at rec_at(), n bytes: into the batch or straight to frames.
-  void emit(std::size_t n, rung r) {
+  // Without batching a PAGE record may leave its page where it is (tail):
+  // it is copied once, into frames.
+  void emit(std::size_t n, rung r, const std::byte *tail = nullptr, std::size_t tail_n = 0) {
     if (cfg.batch) {
       batch_len += n;
       batch_rung_raw[static_cast<std::size_t>(r)] += n;
@@ -332,8 +352,9 @@ struct encoder::impl {
       if (batch_len >= cfg.batch_bytes)
         close_batch();
     } else {
+      n += tail_n;
       st.rung_bytes[static_cast<std::size_t>(r)] += n;
-      send_record(rec.get(), n);
+      send_record(rec.get(), n - tail_n, tail, tail_n);
       if (hybrid) {
         seg_wire += n;
         if ((seg_raw += n) >= seg_limit)
@@ -539,9 +560,11 @@ struct encoder::impl {
         c = {codec_id::raw, 0};
       }
     }
+    const bool direct = c.id == codec_id::raw && !cfg.batch;  // the page goes from here into frames
     if (c.id == codec_id::raw) {
-      std::memcpy(d, data, kPageSize);
-      if (!cfg.batch)
+      if (!direct)
+        std::memcpy(d, data, kPageSize);
+      else
         account_codec(codec_id::raw, kPageSize, kPageSize);
     }
     auto fill = cache->fill(key, h, data);
@@ -549,7 +572,10 @@ struct encoder::impl {
     page_body b{key.vm, fill ? fill->slot : kNoSlot, key.gfn, static_cast<std::uint8_t>(c.id), {}};
     put(w, b);
     ++st.rung_pages[static_cast<std::size_t>(rung::page)];
-    emit(off + len, rung::page);
+    if (direct)
+      emit(off, rung::page, data, kPageSize);
+    else
+      emit(off + len, rung::page);
   }
 
   void account_codec(codec_id id, std::size_t in, std::size_t outn) {
