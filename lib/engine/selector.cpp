@@ -218,15 +218,19 @@ void selector_learner::refresh_derived() {
       const ladder_estimate &l = ladder_[c].level_known || !ladder_[1 - c].level_known ? ladder_[c] : ladder_[1 - c];
       const bool coded = kArms[a].batch && kArms[a].codec.id != codec_id::raw;
       e.ratio = coded ? std::min(1.05, std::exp(l.level_ratio + src.effect_ratio)) : 1.0;
-      // Not yet timed (one set-up segment so far): as costly as the next
-      // cheaper arm of its family, or nothing known.
+      // Not yet timed: as costly as the next cheaper arm of its family (or
+      // nothing known). Timed once: that first segment is mostly set-up
+      // (page faults on tables first touched): a quarter of it, and no less
+      // than the cheaper sibling — a slow first try must not rule an arm out
+      // for good, nor may an arm tried once look as cheap as its sibling, or
+      // exploration would walk up every level of the family.
+      const double sib = coded && kCheaper[a] >= 0 ? est_[c][static_cast<std::size_t>(kCheaper[a])].cycles_per_byte : 0;
       double cpb = 0;
-      // A figure from the first segment alone is set-up, not the arm's cost:
-      // as unknown (else a slow first try would rule the arm out for good).
-      if (coded && src.cpb_known && !src.cpb_first)
-        cpb = std::exp(l.level_cpb + src.effect_cpb);
-      else if (coded && kCheaper[a] >= 0)
-        cpb = est_[c][static_cast<std::size_t>(kCheaper[a])].cycles_per_byte;
+      if (coded && src.cpb_known)
+        cpb = src.cpb_first ? std::max(sib, std::exp(l.level_cpb + src.effect_cpb) / 4)
+                            : std::exp(l.level_cpb + src.effect_cpb);
+      else if (coded)
+        cpb = sib;
       e.cycles_per_byte = cpb;
       e.bytes_per_page = ladder_[c].raw_per_page * e.ratio;
       e.cycles_per_page = ladder_[c].cycles_per_page + ladder_[c].raw_per_page * e.cycles_per_byte;

@@ -23,6 +23,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,6 +38,7 @@
 #include "delta/xbzrle.h"
 #include "engine/decoder.h"
 #include "engine/encoder.h"
+#include "engine/selector.h"
 #include "page/hash.h"
 #include "page/zero.h"
 #include "trace/trace.h"
@@ -848,6 +850,66 @@ void bm_decode_dirty(benchmark::State &st, mode m) {
 
 // --- registration ------------------------------------------------------------------
 
+// The worker's side of the selector, per segment: read the decision table
+// through its pointer, pick the arm, push the segment's sample into the ring
+// (drained now and then, as the control thread would). Reported per page
+// for a 16-page segment (a 64 KiB exploration batch, the smallest there is).
+void bm_selector_lookup(benchmark::State &st) {
+  sample_ring ring(1024);
+  decision_table t;
+  t.cls[0] = {5, 7, 16};
+  t.cls[1] = {0, 2, 64};
+  std::atomic<const decision_table *> tp{&t};
+  std::array<selector_sample, 256> sink;
+  std::uint64_t n = 0, cls_counter[2] = {0, 0};
+  unsigned acc = 0;
+  for (auto _ : st) {
+    const std::size_t c = n & 1;
+    const decision_table *cur = tp.load(std::memory_order_acquire);
+    bool ex = false;
+    const unsigned a = pick_arm(cur->cls[c], cls_counter[c]++, ex);
+    selector_sample smp;
+    smp.cls = static_cast<std::uint8_t>(c);
+    smp.arm = static_cast<std::uint8_t>(a);
+    smp.explored = ex;
+    smp.pages = 16;
+    ring.push(smp);
+    if ((++n & 127) == 0)
+      ring.drain(sink);
+    acc += a;
+  }
+  benchmark::DoNotOptimize(acc);
+  st.counters["ns_per_page"] = benchmark::Counter(static_cast<double>(st.iterations()) * 16,
+                                                  benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// The control thread's side: one decide() over every (bulk, dirty) pair of
+// arms, with estimates for all of them.
+void bm_selector_decide(benchmark::State &st) {
+  selector_learner l(2.5e9);
+  l.set_link(12.5e6);
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 4000; ++i) {
+    selector_sample s;
+    s.cls = static_cast<std::uint8_t>(i & 1);
+    s.arm = static_cast<std::uint8_t>(rng() % kArmCount);
+    s.explored = (i % 3) == 0;
+    s.ref_arm = 4;
+    s.pages = 16;
+    s.raw_bytes = 60000;
+    s.wire_bytes = static_cast<std::uint32_t>(20000 + rng() % 20000);
+    s.codec_cycles = 100000 + rng() % 100000;
+    s.cycles = s.codec_cycles + 50000;
+    s.ref_wire = 30000;
+    s.ref_cycles = 150000;
+    l.add(s);
+  }
+  for (auto _ : st) {
+    l.set_link((st.iterations() & 1) ? 12.5e6 : 1.25e9);  // flip: a decision to make every time
+    benchmark::DoNotOptimize(l.decide());
+  }
+}
+
 void register_all() {
   using benchmark::RegisterBenchmark;
   const std::string impl = is_zero_impl();
@@ -872,6 +934,9 @@ void register_all() {
   for (const char *name : kCodecs)
     RegisterBenchmark((std::string("codec/decompress/") + name).c_str(), bm_decompress,
                       *parse_codec(name));
+
+  RegisterBenchmark("selector/lookup_per_segment", bm_selector_lookup);
+  RegisterBenchmark("selector/decide", bm_selector_decide);
 
   RegisterBenchmark("zstd_stream/compress", bm_stream_compress)->ArgName("level")->Arg(3)->Arg(6);
   RegisterBenchmark("zstd_stream/decompress", bm_stream_decompress)->ArgName("level")->Arg(3)->Arg(6);
