@@ -307,6 +307,22 @@ public:
     }
   }
   void join_context(const dot_context &c) { ctx_.join(c); }
+  // The fragment join_range() takes: the entries of the keys in (lo, hi]
+  // and the whole causal context.
+  aw_map range(const std::optional<K> &lo, const std::optional<K> &hi) const {
+    aw_map f;
+    f.ctx_ = ctx_;
+    for (auto it = lo ? m_.upper_bound(*lo) : m_.begin(); it != m_.end() && (!hi || !(*hi < it->first)); ++it)
+      f.m_.insert(*it);
+    return f;
+  }
+  // The keys, in order.
+  std::vector<K> keys() const {
+    std::vector<K> v;
+    for (const auto &e : m_)
+      v.push_back(e.first);
+    return v;
+  }
   const dot_context &context() const { return ctx_; }
   friend bool operator==(const aw_map &, const aw_map &) = default;
 
