@@ -139,7 +139,10 @@ struct fleet_state {
     migrations.join(o.migrations);
     selector.join(o.selector);
   }
-  bool empty() const { return members.m.empty() && migrations.size() == 0 && migrations.context().vector().empty() && selector.m.empty(); }
+  bool empty() const {
+    return members.m.empty() && migrations.size() == 0 && migrations.context().vector().empty() &&
+           migrations.context().cloud().empty() && selector.m.empty();
+  }
   friend bool operator==(const fleet_state &, const fleet_state &) = default;
 };
 
