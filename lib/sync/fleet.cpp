@@ -211,15 +211,15 @@ std::vector<fragment> split(const fleet_state &s, std::size_t max_bytes) {
     put();
     used += sz;
   };
-  for (const auto &[k, v] : s.members.m) {
+  for (const auto &e : s.members.m) {
     gmap<replica_id, member> one;
-    one.m.emplace(k, v);
-    add_entry(size_of(one) - 1, [&] { cur.part.members.m.emplace(k, v); });
+    one.m.insert(e);
+    add_entry(size_of(one) - 1, [&] { cur.part.members.m.insert(e); });
   }
-  for (const auto &[k, v] : s.selector.m) {
+  for (const auto &e : s.selector.m) {
     gmap<std::string, selector_stat> one;
-    one.m.emplace(k, v);
-    add_entry(size_of(one) - 1, [&] { cur.part.selector.m.emplace(k, v); });
+    one.m.insert(e);
+    add_entry(size_of(one) - 1, [&] { cur.part.selector.m.insert(e); });
   }
   flush();
   // Migrations: consecutive key ranges, each with the whole context; the
