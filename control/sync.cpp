@@ -376,13 +376,16 @@ bool sync_node::remove_peer(const std::string &addr) {
 }
 
 void sync_node::block(const std::string &addr, bool on) {
-  peer_at(addr, false).blocked = on;
+  if (on)
+    blocked_.insert(addr);
+  else
+    blocked_.erase(addr);
 }
 
 std::vector<peer_row> sync_node::peers() const {
   std::vector<peer_row> rows;
   for (const auto &[a, p] : peers_)
-    rows.push_back({a, p.configured, p.blocked, p.node, p.epoch, p.last_heard_ms, p.bytes_in, p.bytes_out,
+    rows.push_back({a, p.configured, blocked_.count(a) != 0, p.node, p.epoch, p.last_heard_ms, p.bytes_in, p.bytes_out,
                     p.datagrams_in, p.datagrams_out, !p.out.pieces.empty()});
   return rows;
 }
@@ -400,7 +403,7 @@ void sync_node::seal_and_send(peer &p, std::span<const std::uint8_t> payload) {
   st_.bytes_out += d.size();
   ++p.datagrams_out;
   p.bytes_out += d.size();
-  if (!p.blocked)
+  if (!blocked_.count(p.addr))
     send_(p.addr, d);
 }
 
@@ -535,7 +538,7 @@ void sync_node::receive(const std::string &from, std::span<const std::uint8_t> g
   ++st_.datagrams_in;
   st_.bytes_in += g.size();
   auto count_drop = [&](drop d) { ++st_.drops[static_cast<std::size_t>(d)]; };
-  if (const auto it = peers_.find(from); it != peers_.end() && it->second.blocked)
+  if (blocked_.count(from))
     return count_drop(drop::blocked);
   opened o;
   if (const drop d = open(cfg_.key, g, o); d != drop::count)
@@ -667,7 +670,7 @@ void sync_node::receive(const std::string &from, std::span<const std::uint8_t> g
 std::vector<sync_node::peer *> sync_node::pick(std::size_t n, const peer *except) {
   std::vector<peer *> all;
   for (auto &[a, p] : peers_)
-    if (!p.blocked && &p != except)
+    if (!blocked_.count(a) && &p != except)
       all.push_back(&p);
   if (all.size() <= n)
     return all;
@@ -739,7 +742,7 @@ void sync_node::round(std::uint64_t now_ms) {
   // peer has had a round to say what it got; start over when stale.
   for (auto &[a, p] : peers_) {
     outgoing_snapshot &s = p.out;
-    if (s.pieces.empty() || p.blocked)
+    if (s.pieces.empty() || blocked_.count(a))
       continue;
     if (rounds_ - s.started_round > 40) {
       s = {};

@@ -134,7 +134,7 @@ private:
   };
   struct peer {
     std::string addr;
-    bool configured = false, blocked = false;
+    bool configured = false;
     replica_id node = 0;
     std::uint64_t epoch = 0, last_heard_ms = 0;
     std::map<origin, std::uint64_t> known;  // its last digest
@@ -173,6 +173,7 @@ private:
   std::vector<std::pair<origin, std::uint64_t>> fresh_;  // entries to push at once
   std::map<std::string, peer> peers_;
   std::set<std::string> removed_;  // not to be learned again
+  std::set<std::string> blocked_;  // block(): nothing to or from them
   std::map<replica_id, replay_window> replay_;
   std::map<replica_id, incoming_snapshot> rx_snap_;
   std::uint64_t next_round_ms_ = 0;

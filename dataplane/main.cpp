@@ -27,6 +27,7 @@
 #include "options.h"
 #include "qemu_ingress.h"
 #include "source.h"
+#include "sync_glue.h"
 #include "wire/format.h"
 
 using namespace hde;
@@ -359,11 +360,27 @@ int main(int argc, char **argv) {
   ctl::registry reg("hde-gateway 0.1.0");
   ctl::server_config scfg;
   scfg.path = o.ctl_sock.empty() ? ctl::default_socket_path(rte_eal_get_runtime_dir()) : o.ctl_sock;
+  fleet_sync fsync;  // before srv: the control thread (srv) runs it until srv stops
   ctl::server srv(reg, scfg);
   view.srv = &srv;
   view.reg = &reg;
   register_commands(reg, view);
   register_telemetry(view);
+  {
+    std::string err;
+    if (!fsync.start(o, view, err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      return 1;
+    }
+    fsync.register_commands(reg);
+    fsync.register_telemetry();
+    if (fsync.on()) {
+      srv.set_task(fsync.fd(), [&fsync] { return fsync.tick(); });
+      if (!o.quiet)
+        std::printf("hde-gateway: fleet sync: node %u on %s every %u ms\n", o.node_id, o.sync_listen.c_str(),
+                    o.sync_interval_ms);
+    }
+  }
   {
     std::string err;
     if (!srv.start(err)) {
