@@ -298,7 +298,10 @@ void sync_node::publish(const fleet_state &delta) {
       fleet_state joined = last->second.delta;
       joined.join(delta);
       std::vector<std::uint8_t> b = bytes_of(joined);
-      if (b.size() <= kCoalesceBytes) {
+      // Only when the new delta (nearly) covers the old: a heartbeat after
+      // a heartbeat, a VM's report after its report. Otherwise every peer
+      // missing the new one would get the old one again with it.
+      if (b.size() <= kCoalesceBytes && b.size() <= bytes_of(delta).size() + 8) {
         log_bytes_ += b.size() - last->second.bytes.size();
         last->second.hi = seq_;
         last->second.delta = std::move(joined);
@@ -356,8 +359,11 @@ void sync_node::store(const origin &o, std::uint64_t lo, std::uint64_t hi, const
 }
 
 sync_node::peer &sync_node::peer_at(const std::string &addr, bool configured) {
-  peer &p = peers_[addr];
+  const auto [it, fresh] = peers_.try_emplace(addr);
+  peer &p = it->second;
   p.addr = addr;
+  if (fresh)
+    p.added_ms = now_ms_;
   if (configured) {
     p.configured = true;
     removed_.erase(addr);
@@ -458,12 +464,19 @@ std::vector<std::vector<std::uint8_t>> sync_node::digest_records(const peer &p) 
   return out;
 }
 
-bool sync_node::lacking(const peer &p, std::vector<std::vector<std::uint8_t>> &records) const {
+bool sync_node::lacking(peer &p, std::vector<std::vector<std::uint8_t>> &records, std::uint64_t now_ms) {
   for (const auto &[o, s] : have_) {
     const auto k = p.known.find(o);
     std::uint64_t cur = k == p.known.end() ? 0 : k->second;
     if (cur >= s.hi)
       continue;
+    // Sent to it less than a round ago (a push its digest had not seen):
+    // not again yet; its next digest says whether it arrived.
+    const auto sent = p.sent.find(o);
+    const std::uint64_t recent = sent != p.sent.end() && now_ms < sent->second.second + cfg_.interval_ms
+                                     ? sent->second.first
+                                     : 0;
+    bool skipped = false;
     const auto lg = log_.find(o);
     if (lg != log_.end())
       for (const auto &[lo, e] : lg->second) {
@@ -471,6 +484,11 @@ bool sync_node::lacking(const peer &p, std::vector<std::vector<std::uint8_t>> &r
           continue;
         if (lo > cur + 1)
           break;
+        if (e.hi <= recent) {
+          cur = e.hi;
+          skipped = true;
+          continue;
+        }
         std::vector<std::uint8_t> b;
         writer w(b);
         w.varint(o.node);
@@ -480,6 +498,8 @@ bool sync_node::lacking(const peer &p, std::vector<std::vector<std::uint8_t>> &r
         w.bytes(e.bytes);
         records.push_back(record(rec_delta, b));
         cur = e.hi;
+        if (!skipped)  // everything from its digest up to cur goes now
+          p.sent[o] = {cur, now_ms};
         if (cur >= s.hi)
           break;
       }
@@ -535,6 +555,7 @@ void sync_node::start_snapshot(peer &p) {
 }
 
 void sync_node::receive(const std::string &from, std::span<const std::uint8_t> g, std::uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
   ++st_.datagrams_in;
   st_.bytes_in += g.size();
   auto count_drop = [&](drop d) { ++st_.drops[static_cast<std::size_t>(d)]; };
@@ -575,6 +596,7 @@ void sync_node::receive(const std::string &from, std::span<const std::uint8_t> g
     p = &peer_at(from, false);
     if (p->epoch != o.epoch || p->node != o.node) {  // a new peer, or it restarted
       p->known.clear();
+      p->sent.clear();
       p->have_digest = false;
       p->out = {};
     }
@@ -647,7 +669,7 @@ void sync_node::receive(const std::string &from, std::span<const std::uint8_t> g
     for (const auto &v : msg.digests)
       for (const auto &[og, h] : v.e)
         p->known[og] = h;
-    if (lacking(*p, reply)) {
+    if (lacking(*p, reply, now_ms)) {
       st_.deltas_out += reply.size();
     } else if (p->out.pieces.empty()) {
       reply.clear();
@@ -699,11 +721,13 @@ void sync_node::discover() {
 }
 
 void sync_node::collect() {
-  // The peers whose digests decide: heard in the last 20 rounds.
-  const std::uint64_t horizon = 20ull * cfg_.interval_ms;
+  // The peers whose digests decide: every peer heard (or, never heard,
+  // added) within the horizon; one whose digest has not come yet holds
+  // everything back.
+  const std::uint64_t horizon = std::uint64_t(cfg_.gc_horizon_rounds) * cfg_.interval_ms;
   std::vector<const peer *> judges;
   for (const auto &[a, p] : peers_)
-    if (p.have_digest && p.last_heard_ms + horizon >= next_round_ms_)
+    if ((p.node != 0 ? p.last_heard_ms : p.added_ms) + horizon >= now_ms_)
       judges.push_back(&p);
   for (auto &[o, lg] : log_)
     for (auto it = lg.begin(); it != lg.end();) {
@@ -712,8 +736,8 @@ void sync_node::collect() {
         const auto k = p->known.find(o);
         everyone = everyone && k != p->known.end() && k->second >= it->second.hi;
       }
-      // Nobody to serve (no peer has sent a digest lately): keep the log
-      // for when one does, up to the bound; with no peers at all, drop it.
+      // Nobody within the horizon: keep the log for when a peer comes
+      // back, up to the bound; with no peers at all, drop it.
       if (judges.empty())
         everyone = peers_.empty();
       if (everyone) {
@@ -760,6 +784,7 @@ void sync_node::round(std::uint64_t now_ms) {
 }
 
 std::uint64_t sync_node::poll(std::uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
   if (now_ms >= next_round_ms_) {
     next_round_ms_ = now_ms + cfg_.interval_ms;
     round(now_ms);
@@ -785,12 +810,22 @@ std::uint64_t sync_node::poll(std::uint64_t now_ms) {
       w.bytes(it->second.bytes);
       recs.push_back(record(rec_delta, b));
     }
-    fresh_.clear();
     if (!recs.empty())
       for (peer *p : pick(cfg_.fanout, nullptr)) {
         st_.deltas_out += recs.size();
         send_records(*p, recs);
+        for (const auto &[o, lo] : fresh_)
+          if (const auto lg = log_.find(o); lg != log_.end())
+            if (const auto it = lg->second.find(lo); it != lg->second.end()) {
+              auto &m = p->sent[o];
+              // A mark says "everything after its digest up to here was
+              // sent at this time": only a push that starts there makes one.
+              const auto k = p->known.find(o);
+              if (lo <= (k == p->known.end() ? 0 : k->second) + 1)
+                m = {it->second.hi, now_ms};
+            }
       }
+    fresh_.clear();
   }
   return next_round_ms_ > now_ms ? next_round_ms_ - now_ms : 0;
 }

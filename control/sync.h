@@ -51,6 +51,10 @@ struct sync_config {
   unsigned fanout = 3;            // peers a round's digest (and a push) goes to
   std::uint32_t suspect_rounds = 6, dead_rounds = 12;  // SWIM timers, in rounds
   std::size_t log_max_bytes = 4 << 20;
+  // A peer not heard for this many rounds no longer holds deltas in the
+  // log (it gets the state when it comes back); the log is bounded by
+  // log_max_bytes anyway.
+  std::uint32_t gc_horizon_rounds = 600;
   std::uint64_t seed = 1;
 };
 
@@ -136,8 +140,9 @@ private:
     std::string addr;
     bool configured = false;
     replica_id node = 0;
-    std::uint64_t epoch = 0, last_heard_ms = 0;
+    std::uint64_t epoch = 0, last_heard_ms = 0, added_ms = 0;
     std::map<origin, std::uint64_t> known;  // its last digest
+    std::map<origin, std::pair<std::uint64_t, std::uint64_t>> sent;  // hi sent to it, when (ms)
     bool have_digest = false;
     outgoing_snapshot out;
     bool snapshot_wanted = false;
@@ -154,7 +159,7 @@ private:
   void discover();
   void collect();
   // What p lacks that the log holds; false when the log cannot cover it.
-  bool lacking(const peer &p, std::vector<std::vector<std::uint8_t>> &records) const;
+  bool lacking(peer &p, std::vector<std::vector<std::uint8_t>> &records, std::uint64_t now_ms);
   void start_snapshot(peer &p);
   void send_records(peer &p, const std::vector<std::vector<std::uint8_t>> &records);
   void seal_and_send(peer &p, std::span<const std::uint8_t> payload);
@@ -176,7 +181,7 @@ private:
   std::set<std::string> blocked_;  // block(): nothing to or from them
   std::map<replica_id, replay_window> replay_;
   std::map<replica_id, incoming_snapshot> rx_snap_;
-  std::uint64_t next_round_ms_ = 0;
+  std::uint64_t next_round_ms_ = 0, now_ms_ = 0;
   std::uint64_t rounds_ = 0;
   std::mt19937_64 rng_;
   sync_stats st_;

@@ -25,8 +25,8 @@ struct sim_link {
 class sim_net {
 public:
   sim_net(std::size_t n, sim_link link, std::uint32_t interval_ms, std::vector<std::uint8_t> key, std::uint64_t seed,
-          unsigned fanout = 3, bool full_mesh = true)
-      : link_(link), rng_(seed) {
+          unsigned fanout = 3, bool full_mesh = true, std::uint32_t gc_horizon_rounds = 600)
+      : link_(link), rng_(seed), gc_horizon_rounds_(gc_horizon_rounds) {
     for (std::size_t i = 0; i < n; ++i)
       add_node(interval_ms, key, fanout, seed);
     if (full_mesh)
@@ -54,6 +54,7 @@ public:
     c.interval_ms = interval_ms;
     c.fanout = fanout;
     c.seed = seed + i;
+    c.gc_horizon_rounds = gc_horizon_rounds_;
     nodes_[i] = std::make_unique<sync_node>(c, [this, i](const std::string &to, std::span<const std::uint8_t> d) {
       send(i, to, d);
     });
@@ -128,6 +129,7 @@ private:
   std::map<std::string, std::size_t> index_;
   std::priority_queue<packet, std::vector<packet>, std::greater<>> q_;
   std::set<std::size_t> side_, down_;
+  std::uint32_t gc_horizon_rounds_;
   std::uint64_t now_ = 0, seq_ = 0, bytes_ = 0, datagrams_ = 0;
 };
 
