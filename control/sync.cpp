@@ -314,7 +314,7 @@ void sync_node::publish(const fleet_state &delta) {
   store(o, seq_, seq_, delta, true);
 }
 
-void sync_node::store(const origin &o, std::uint64_t lo, std::uint64_t hi, const fleet_state &d, bool fresh) {
+void sync_node::store(const origin &o, std::uint64_t lo, std::uint64_t hi, const fleet_state &d, bool local) {
   entry e;
   e.hi = hi;
   e.delta = d;
@@ -337,8 +337,7 @@ void sync_node::store(const origin &o, std::uint64_t lo, std::uint64_t hi, const
   e.order = ++order_;
   log_bytes_ += e.bytes.size();
   lg[lo] = std::move(e);
-  if (fresh)
-    fresh_.emplace_back(o, lo);
+  (local ? fresh_ : forward_).emplace_back(o, lo);
   // Bounded: the oldest entries go first (peers that needed them get the state).
   while (log_bytes_ > cfg_.log_max_bytes) {
     origin oo{};
@@ -616,7 +615,7 @@ void sync_node::receive(const std::string &from, std::span<const std::uint8_t> g
     ++st_.deltas_new;
     fleet_.join(d.d);
     s.add(d.lo, d.hi);
-    store(d.o, d.lo, d.hi, d.d, false);  // others pull it with their digests
+    store(d.o, d.lo, d.hi, d.d, false);  // pushed on to forward_fanout peers
   }
   bool ack_now = false;
   for (const auto &sp : msg.snaps) {
@@ -783,50 +782,54 @@ void sync_node::round(std::uint64_t now_ms) {
   }
 }
 
+// Push log entries that are new here to a few peers (only the entries).
+void sync_node::push(std::vector<std::pair<origin, std::uint64_t>> &entries, unsigned fanout, std::uint64_t now_ms) {
+  if (entries.empty())
+    return;
+  std::vector<std::vector<std::uint8_t>> recs;
+  std::sort(entries.begin(), entries.end());
+  entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+  for (const auto &[o, lo] : entries) {
+    const auto lg = log_.find(o);
+    if (lg == log_.end())
+      continue;
+    const auto it = lg->second.find(lo);
+    if (it == lg->second.end())
+      continue;
+    std::vector<std::uint8_t> b;
+    writer w(b);
+    w.varint(o.node);
+    w.varint(o.epoch);
+    w.varint(lo);
+    w.varint(it->second.hi);
+    w.bytes(it->second.bytes);
+    recs.push_back(record(rec_delta, b));
+  }
+  if (!recs.empty() && fanout > 0)
+    for (peer *p : pick(fanout, nullptr)) {
+      st_.deltas_out += recs.size();
+      send_records(*p, recs);
+      for (const auto &[o, lo] : entries)
+        if (const auto lg = log_.find(o); lg != log_.end())
+          if (const auto it = lg->second.find(lo); it != lg->second.end()) {
+            // A mark says "everything after its digest up to here was
+            // sent at this time": only a push that starts there makes one.
+            const auto k = p->known.find(o);
+            if (lo <= (k == p->known.end() ? 0 : k->second) + 1)
+              p->sent[o] = {it->second.hi, now_ms};
+          }
+    }
+  entries.clear();
+}
+
 std::uint64_t sync_node::poll(std::uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
   if (now_ms >= next_round_ms_) {
     next_round_ms_ = now_ms + cfg_.interval_ms;
     round(now_ms);
   }
-  if (!fresh_.empty()) {
-    // Push what is new to a few peers at once (only the entries themselves).
-    std::vector<std::vector<std::uint8_t>> recs;
-    std::sort(fresh_.begin(), fresh_.end());
-    fresh_.erase(std::unique(fresh_.begin(), fresh_.end()), fresh_.end());
-    for (const auto &[o, lo] : fresh_) {
-      const auto lg = log_.find(o);
-      if (lg == log_.end())
-        continue;
-      const auto it = lg->second.find(lo);
-      if (it == lg->second.end())
-        continue;
-      std::vector<std::uint8_t> b;
-      writer w(b);
-      w.varint(o.node);
-      w.varint(o.epoch);
-      w.varint(lo);
-      w.varint(it->second.hi);
-      w.bytes(it->second.bytes);
-      recs.push_back(record(rec_delta, b));
-    }
-    if (!recs.empty())
-      for (peer *p : pick(cfg_.fanout, nullptr)) {
-        st_.deltas_out += recs.size();
-        send_records(*p, recs);
-        for (const auto &[o, lo] : fresh_)
-          if (const auto lg = log_.find(o); lg != log_.end())
-            if (const auto it = lg->second.find(lo); it != lg->second.end()) {
-              auto &m = p->sent[o];
-              // A mark says "everything after its digest up to here was
-              // sent at this time": only a push that starts there makes one.
-              const auto k = p->known.find(o);
-              if (lo <= (k == p->known.end() ? 0 : k->second) + 1)
-                m = {it->second.hi, now_ms};
-            }
-      }
-    fresh_.clear();
-  }
+  push(fresh_, cfg_.fanout, now_ms);
+  push(forward_, cfg_.forward_fanout, now_ms);
   return next_round_ms_ > now_ms ? next_round_ms_ - now_ms : 0;
 }
 

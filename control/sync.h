@@ -48,7 +48,8 @@ struct sync_config {
   node_info self;           // addresses announced to the fleet
   std::vector<std::uint8_t> key;  // pre-shared, at least 16 bytes
   std::uint32_t interval_ms = 500;
-  unsigned fanout = 3;            // peers a round's digest (and a push) goes to
+  unsigned fanout = 3;            // peers a round's digest (and a push of a local change) goes to
+  unsigned forward_fanout = 1;    // peers a delta new here (from elsewhere) is pushed on to
   std::uint32_t suspect_rounds = 6, dead_rounds = 12;  // SWIM timers, in rounds
   std::size_t log_max_bytes = 4 << 20;
   // A peer not heard for this many rounds no longer holds deltas in the
@@ -153,7 +154,8 @@ private:
   };
 
   void publish(const fleet_state &delta);
-  void store(const origin &o, std::uint64_t lo, std::uint64_t hi, const fleet_state &d, bool fresh);
+  void store(const origin &o, std::uint64_t lo, std::uint64_t hi, const fleet_state &d, bool local);
+  void push(std::vector<std::pair<origin, std::uint64_t>> &entries, unsigned fanout, std::uint64_t now_ms);
   peer &peer_at(const std::string &addr, bool configured);
   void round(std::uint64_t now_ms);
   void discover();
@@ -175,7 +177,8 @@ private:
   std::map<origin, std::map<std::uint64_t, entry>> log_;  // lo -> entry
   std::size_t log_bytes_ = 0;
   std::uint64_t order_ = 0;
-  std::vector<std::pair<origin, std::uint64_t>> fresh_;  // entries to push at once
+  std::vector<std::pair<origin, std::uint64_t>> fresh_;      // local entries to push at once
+  std::vector<std::pair<origin, std::uint64_t>> forward_;    // received entries to push on
   std::map<std::string, peer> peers_;
   std::set<std::string> removed_;  // not to be learned again
   std::set<std::string> blocked_;  // block(): nothing to or from them

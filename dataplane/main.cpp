@@ -730,6 +730,16 @@ int main(int argc, char **argv) {
       std::printf(" %s busy %.3f s", t->name(), double(t->busy_tsc) / hz);
     std::printf("\n");
   }
+  if (fsync.on()) {
+    const ctl::json j = fsync.sync_json();
+    std::printf("  fleet sync: node %u, %llu rounds, %llu datagrams out (%llu bytes), %llu in, control thread busy "
+                "%.1f ms (%.3f %% of the run)\n",
+                o.node_id, (unsigned long long)j["rounds"].get<std::uint64_t>(),
+                (unsigned long long)j["datagrams_out"].get<std::uint64_t>(),
+                (unsigned long long)j["bytes_out"].get<std::uint64_t>(),
+                (unsigned long long)j["datagrams_in"].get<std::uint64_t>(), j["busy_ms"].get<double>(),
+                j["cpu_share_pct"].get<double>());
+  }
   std::printf("---------------------------------------------------------------------------\n");
   std::fflush(stdout);
   workers.clear();  // frees the frames still held in send windows

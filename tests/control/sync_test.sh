@@ -153,10 +153,20 @@ c b peers add "$PC" >/dev/null && ok "peers add" || bad "peers add"
 ! "$CTL" -s "$T/b.sock" peers add nothere 2>"$T/err" && grep -q "IP:PORT" "$T/err" && ok "peers add: bad address refused" \
   || bad "peers add bad address"
 
-# A key file others can read is refused, saying why.
+# A key file others can read is refused, saying why (the sync settings
+# given as TOML keys this time).
 cp "$T/key" "$T/key644"; chmod 644 "$T/key644"
-"$GW" $EAL --vdev=net_null0,no-rx=1 --file-prefix "sd$$" -- --role dest --sink "$T/d" --ctl-sock "$T/d.sock" \
-  --node-id 4 --sync-listen 127.0.0.1:$((BASE + 3)) --sync-key-file "$T/key644" >"$T/d.log" 2>&1
+cat >"$T/d.toml" <<TOML
+role = "dest"
+sink = "$T/d"
+ctl_sock = "$T/d.sock"
+node_id = 4
+sync_listen = "127.0.0.1:$((BASE + 3))"
+peers = "$PA"
+sync_key_file = "$T/key644"
+sync_interval_ms = 250
+TOML
+"$GW" $EAL --vdev=net_null0,no-rx=1 --file-prefix "sd$$" -- --config "$T/d.toml" >"$T/d.log" 2>&1
 rc=$?
 [ $rc -ne 0 ] && grep -q "chmod 600" "$T/d.log" && ok "key file with mode 0644 refused: $(grep -o 'has mode 0644[^(]*' "$T/d.log")" \
   || bad "mode 0644 key: rc $rc, $(tail -2 "$T/d.log")"
