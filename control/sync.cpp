@@ -337,7 +337,8 @@ void sync_node::store(const origin &o, std::uint64_t lo, std::uint64_t hi, const
   e.order = ++order_;
   log_bytes_ += e.bytes.size();
   lg[lo] = std::move(e);
-  (local ? fresh_ : forward_).emplace_back(o, lo);
+  if (local)
+    fresh_.emplace_back(o, lo);
   // Bounded: the oldest entries go first (peers that needed them get the state).
   while (log_bytes_ > cfg_.log_max_bytes) {
     origin oo{};
@@ -615,7 +616,8 @@ void sync_node::receive(const std::string &from, std::span<const std::uint8_t> g
     ++st_.deltas_new;
     fleet_.join(d.d);
     s.add(d.lo, d.hi);
-    store(d.o, d.lo, d.hi, d.d, false);  // pushed on to forward_fanout peers
+    store(d.o, d.lo, d.hi, d.d, false);
+    forward_[{d.o.node, o.node}].emplace_back(d.o, d.lo);  // pushed on to forward_fanout peers
   }
   bool ack_now = false;
   for (const auto &sp : msg.snaps) {
@@ -688,10 +690,10 @@ void sync_node::receive(const std::string &from, std::span<const std::uint8_t> g
     send_records(*p, reply);
 }
 
-std::vector<sync_node::peer *> sync_node::pick(std::size_t n, const peer *except) {
+std::vector<sync_node::peer *> sync_node::pick(std::size_t n, replica_id skip_a, replica_id skip_b) {
   std::vector<peer *> all;
   for (auto &[a, p] : peers_)
-    if (!blocked_.count(a) && &p != except)
+    if (!blocked_.count(a) && (p.node == 0 || (p.node != skip_a && p.node != skip_b)))
       all.push_back(&p);
   if (all.size() <= n)
     return all;
@@ -757,7 +759,7 @@ void sync_node::round(std::uint64_t now_ms) {
                         std::uint64_t(cfg_.dead_rounds) * cfg_.interval_ms));
   discover();
   collect();
-  for (peer *p : pick(cfg_.fanout, nullptr)) {
+  for (peer *p : pick(cfg_.fanout)) {
     send_records(*p, digest_records(*p));
     ++st_.digests_out;
   }
@@ -783,7 +785,8 @@ void sync_node::round(std::uint64_t now_ms) {
 }
 
 // Push log entries that are new here to a few peers (only the entries).
-void sync_node::push(std::vector<std::pair<origin, std::uint64_t>> &entries, unsigned fanout, std::uint64_t now_ms) {
+void sync_node::push(std::vector<std::pair<origin, std::uint64_t>> &entries, unsigned fanout, std::uint64_t now_ms,
+                     replica_id skip_a, replica_id skip_b) {
   if (entries.empty())
     return;
   std::vector<std::vector<std::uint8_t>> recs;
@@ -806,7 +809,7 @@ void sync_node::push(std::vector<std::pair<origin, std::uint64_t>> &entries, uns
     recs.push_back(record(rec_delta, b));
   }
   if (!recs.empty() && fanout > 0)
-    for (peer *p : pick(fanout, nullptr)) {
+    for (peer *p : pick(fanout, skip_a, skip_b)) {
       st_.deltas_out += recs.size();
       send_records(*p, recs);
       for (const auto &[o, lo] : entries)
@@ -829,7 +832,12 @@ std::uint64_t sync_node::poll(std::uint64_t now_ms) {
     round(now_ms);
   }
   push(fresh_, cfg_.fanout, now_ms);
-  push(forward_, cfg_.forward_fanout, now_ms);
+  // With no more peers than the fanout, every origin pushes to all of its
+  // own: pushing on would mostly repeat it (peers further away pull).
+  if (peers_.size() > cfg_.fanout)
+    for (auto &[k, entries] : forward_)
+      push(entries, cfg_.forward_fanout, now_ms, k.first, k.second);
+  forward_.clear();
   return next_round_ms_ > now_ms ? next_round_ms_ - now_ms : 0;
 }
 

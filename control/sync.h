@@ -155,7 +155,8 @@ private:
 
   void publish(const fleet_state &delta);
   void store(const origin &o, std::uint64_t lo, std::uint64_t hi, const fleet_state &d, bool local);
-  void push(std::vector<std::pair<origin, std::uint64_t>> &entries, unsigned fanout, std::uint64_t now_ms);
+  void push(std::vector<std::pair<origin, std::uint64_t>> &entries, unsigned fanout, std::uint64_t now_ms,
+            replica_id skip_a = 0, replica_id skip_b = 0);
   peer &peer_at(const std::string &addr, bool configured);
   void round(std::uint64_t now_ms);
   void discover();
@@ -166,7 +167,8 @@ private:
   void send_records(peer &p, const std::vector<std::vector<std::uint8_t>> &records);
   void seal_and_send(peer &p, std::span<const std::uint8_t> payload);
   std::vector<std::vector<std::uint8_t>> digest_records(const peer &p) const;
-  std::vector<peer *> pick(std::size_t n, const peer *except);
+  // Up to n peers at random, not blocked, not the nodes skip_a or skip_b.
+  std::vector<peer *> pick(std::size_t n, replica_id skip_a = 0, replica_id skip_b = 0);
 
   sync_config cfg_;
   send_fn send_;
@@ -178,7 +180,9 @@ private:
   std::size_t log_bytes_ = 0;
   std::uint64_t order_ = 0;
   std::vector<std::pair<origin, std::uint64_t>> fresh_;      // local entries to push at once
-  std::vector<std::pair<origin, std::uint64_t>> forward_;    // received entries to push on
+  // Received entries to push on, by (origin node, sender node): neither
+  // of them gets the push.
+  std::map<std::pair<replica_id, replica_id>, std::vector<std::pair<origin, std::uint64_t>>> forward_;
   std::map<std::string, peer> peers_;
   std::set<std::string> removed_;  // not to be learned again
   std::set<std::string> blocked_;  // block(): nothing to or from them
