@@ -89,7 +89,7 @@ std::string scalar(const json &v) {
 void print_table(const json &rows) {
   // Columns: every scalar key of any row; the ones that say what a row is
   // first (JSON objects come sorted by key), then the rest in key order.
-  static const char *const kLead[] = {"vm", "stream", "lcore", "port", "side", "name", "codec", "state"};
+  static const char *const kLead[] = {"vm", "node", "stream", "lcore", "port", "side", "name", "codec", "state"};
   std::vector<std::string> cols;
   auto seen = [&](const std::string &k) { return std::find(cols.begin(), cols.end(), k) != cols.end(); };
   for (const char *k : kLead)

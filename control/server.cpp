@@ -84,20 +84,29 @@ void server::stop() {
 void server::run() {
   std::vector<client> clients;
   std::vector<pollfd> pfds;
+  std::uint64_t task_due = 0;  // set_task(): when its fn runs next (ms)
   for (;;) {
     pfds.clear();
     pfds.push_back({wake_[0], POLLIN, 0});
     pfds.push_back({fd_, POLLIN, 0});
+    pfds.push_back({task_ ? task_fd_ : -1, POLLIN, 0});  // fd -1: ignored by poll()
     for (const client &c : clients)
       pfds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
-    int wait_ms = 500;
-    for (const timer &t : timers_)
-      wait_ms = std::min<int>(wait_ms, static_cast<int>(t.period_ms));
-    if (poll(pfds.data(), pfds.size(), wait_ms) < 0 && errno != EINTR)
+    int timeout = 500;
+    {
+      const std::uint64_t t = now_ms();
+      if (task_)
+        timeout = task_due <= t ? 0 : static_cast<int>(std::min<std::uint64_t>(500, task_due - t));
+      for (const timer &tm : timers_)
+        timeout = std::min(timeout, tm.next_ms <= t ? 0 : static_cast<int>(std::min<std::uint64_t>(500, tm.next_ms - t)));
+    }
+    if (poll(pfds.data(), pfds.size(), timeout) < 0 && errno != EINTR)
       break;
     if (pfds[0].revents & POLLIN)
       break;
     const std::uint64_t now = now_ms();
+    if (task_ && ((pfds[2].revents & POLLIN) || now >= task_due))
+      task_due = now_ms() + task_();
     for (timer &t : timers_)
       if (now >= t.next_ms) {
         t.next_ms = now + t.period_ms;
@@ -106,7 +115,7 @@ void server::run() {
     const std::size_t polled = clients.size();  // clients accepted below were not polled
     for (std::size_t i = 0; i < polled; ++i) {
       client &c = clients[i];
-      const short rev = pfds[2 + i].revents;
+      const short rev = pfds[3 + i].revents;
       bool drop = (rev & (POLLERR | POLLNVAL)) != 0;
       if (!drop && (rev & (POLLIN | POLLHUP))) {
         char buf[4096];

@@ -49,6 +49,13 @@ public:
   void stop();
   const server_stats &stats() const { return st_; }
   const std::string &path() const { return cfg_.path; }
+  // One more job for the control thread (the fleet sync), set before
+  // start(): fn() runs when fd (-1: none) is readable and when the ms it
+  // returned last time have passed; it returns the ms until it is due again.
+  void set_task(int fd, std::function<std::uint64_t()> fn) {
+    task_fd_ = fd;
+    task_ = std::move(fn);
+  }
 
 private:
   void run();
@@ -58,6 +65,8 @@ private:
   int wake_[2] = {-1, -1};
   std::thread th_;
   server_stats st_;
+  int task_fd_ = -1;
+  std::function<std::uint64_t()> task_;
   struct timer {
     unsigned period_ms;
     std::function<void()> fn;

@@ -372,6 +372,8 @@ json migrations_json(const gateway_view &v) {
 
 }  // namespace
 
+json migration_rows(const gateway_view &v) { return migrations_json(v); }
+
 void register_commands(ctl::registry &reg, gateway_view &v) {
   using args = const std::vector<std::string> &;
   reg.add({"show stats", "show stats", "totals: pages per rung, bytes in/out, ratio, frames, retransmits, drops",

@@ -40,6 +40,8 @@ struct gateway_view {
 };
 
 void register_commands(ctl::registry &reg, gateway_view &v);
+// What `show migrations` answers (the fleet sync publishes it, sync_glue.h).
+ctl::json migration_rows(const gateway_view &v);
 // /hde/stats, /hde/lcores, /hde/baselines, /hde/codecs for dpdk-telemetry.py.
 void register_telemetry(gateway_view &v);
 

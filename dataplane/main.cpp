@@ -28,6 +28,7 @@
 #include "qemu_ingress.h"
 #include "selector_service.h"
 #include "source.h"
+#include "sync_glue.h"
 #include "wire/format.h"
 
 using namespace hde;
@@ -363,6 +364,7 @@ int main(int argc, char **argv) {
   ctl::registry reg("hde-gateway 0.1.0");
   ctl::server_config scfg;
   scfg.path = o.ctl_sock.empty() ? ctl::default_socket_path(rte_eal_get_runtime_dir()) : o.ctl_sock;
+  fleet_sync fsync;  // before srv: the control thread (srv) runs it until srv stops
   ctl::server srv(reg, scfg);
   view.srv = &srv;
   view.reg = &reg;
@@ -371,6 +373,21 @@ int main(int argc, char **argv) {
     srv.add_timer(10, [&sel, &view] { sel->tick(view.workers, rte_rdtsc()); });
   register_commands(reg, view);
   register_telemetry(view);
+  {
+    std::string err;
+    if (!fsync.start(o, view, err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      return 1;
+    }
+    fsync.register_commands(reg);
+    fsync.register_telemetry();
+    if (fsync.on()) {
+      srv.set_task(fsync.fd(), [&fsync] { return fsync.tick(); });
+      if (!o.quiet)
+        std::printf("hde-gateway: fleet sync: node %u on %s every %u ms\n", o.node_id, o.sync_listen.c_str(),
+                    o.sync_interval_ms);
+    }
+  }
   {
     std::string err;
     if (!srv.start(err)) {
@@ -719,6 +736,16 @@ int main(int argc, char **argv) {
     for (task *t : p.tasks)
       std::printf(" %s busy %.3f s", t->name(), double(t->busy_tsc) / hz);
     std::printf("\n");
+  }
+  if (fsync.on()) {
+    const ctl::json j = fsync.sync_json();
+    std::printf("  fleet sync: node %u, %llu rounds, %llu datagrams out (%llu bytes), %llu in, control thread busy "
+                "%.1f ms (%.3f %% of the run)\n",
+                o.node_id, (unsigned long long)j["rounds"].get<std::uint64_t>(),
+                (unsigned long long)j["datagrams_out"].get<std::uint64_t>(),
+                (unsigned long long)j["bytes_out"].get<std::uint64_t>(),
+                (unsigned long long)j["datagrams_in"].get<std::uint64_t>(), j["busy_ms"].get<double>(),
+                j["cpu_share_pct"].get<double>());
   }
   std::printf("---------------------------------------------------------------------------\n");
   std::fflush(stdout);

@@ -4,6 +4,7 @@
 
 #include "fec.h"
 #include "generator.h"
+#include "sync_udp.h"
 
 #include <arpa/inet.h>
 #include <cctype>
@@ -79,6 +80,13 @@ void print_usage(const char *prog) {
       "                       (ISA-L Reed-Solomon); the destination rebuilds up to M lost\n"
       "                       frames of the group without a round trip. auto: on when the\n"
       "                       measured loss x RTT makes retransmission costly (default off)\n"
+      "  --node-id N          fleet sync: this gateway's node id, unique in the fleet (1..4294967295)\n"
+      "  --sync-listen IP:PORT  fleet sync: the UDP socket of the CRDT sync (docs/sync.md); without\n"
+      "                       it the gateway runs alone\n"
+      "  --peers IP:PORT,...  fleet sync: other gateways' sync sockets (more are learned from them)\n"
+      "  --sync-key-file F    fleet sync: the fleet's pre-shared key (16..4096 bytes; refused when\n"
+      "                       group or others may read it)\n"
+      "  --sync-interval-ms N fleet sync: gossip round (default 500)\n"
       "  --config FILE        settings from a TOML file (keys are these option names with\n"
       "                       '_' for '-'); options on the command line override it\n",
       prog);
@@ -220,7 +228,8 @@ bool parse_argv(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_decoders, o_mode, o_codec, o_cache, o_mtu, o_port,
     o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
-    o_fault, o_impair, o_fec, o_qlisten, o_qconnect, o_qbuffer, o_qrecord
+    o_fault, o_impair, o_fec, o_qlisten, o_qconnect, o_qbuffer, o_qrecord,
+    o_node_id, o_sync_listen, o_peers, o_sync_key, o_sync_interval
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -244,6 +253,11 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"qemu-connect", required_argument, nullptr, o_qconnect},
       {"qemu-buffer-mb", required_argument, nullptr, o_qbuffer},
       {"qemu-record", required_argument, nullptr, o_qrecord},
+      {"node-id", required_argument, nullptr, o_node_id},
+      {"sync-listen", required_argument, nullptr, o_sync_listen},
+      {"peers", required_argument, nullptr, o_peers},
+      {"sync-key-file", required_argument, nullptr, o_sync_key},
+      {"sync-interval-ms", required_argument, nullptr, o_sync_interval},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
   optind = 1;
@@ -376,6 +390,35 @@ bool parse_argv(int argc, char **argv, options &o) {
       if (!parse_fec(optarg, o.fec_k, o.fec_m, o.fec_auto))
         return bad("--fec (off, auto, or K,M with 1 <= M <= K <= 64, M <= 16)", optarg);
       break;
+    case o_node_id:
+      if (!parse_u64(optarg, 1, 0xFFFFFFFFull, v))
+        return bad("--node-id (1..4294967295)", optarg);
+      o.node_id = static_cast<std::uint32_t>(v);
+      break;
+    case o_sync_listen:
+      if (!sync::valid_addr(optarg))
+        return bad("--sync-listen (IPv4 IP:PORT)", optarg);
+      o.sync_listen = optarg;
+      break;
+    case o_peers: {
+      const std::string all = optarg;
+      for (std::size_t a = 0; a <= all.size();) {
+        std::size_t c = all.find(',', a);
+        if (c == std::string::npos)
+          c = all.size();
+        if (c > a && !sync::valid_addr(all.substr(a, c - a)))
+          return bad("--peers (IP:PORT,...)", all.substr(a, c - a).c_str());
+        a = c + 1;
+      }
+      o.peers = all;
+      break;
+    }
+    case o_sync_key: o.sync_key_file = optarg; break;
+    case o_sync_interval:
+      if (!parse_u64(optarg, 10, 60000, v))
+        return bad("--sync-interval-ms (10..60000)", optarg);
+      o.sync_interval_ms = static_cast<std::uint32_t>(v);
+      break;
     case o_config: break;  // read before the command line (config_args)
     case o_gen: {
       gen_spec g;
@@ -429,6 +472,15 @@ bool parse_argv(int argc, char **argv, options &o) {
       std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
       return false;
     }
+  }
+  if (o.sync_listen.empty() && (!o.peers.empty() || !o.sync_key_file.empty() || o.node_id != 0)) {
+    std::fprintf(stderr, "hde-gateway: --peers, --sync-key-file and --node-id are for the fleet sync: give "
+                 "--sync-listen IP:PORT too\n");
+    return false;
+  }
+  if (!o.sync_listen.empty() && (o.node_id == 0 || o.sync_key_file.empty())) {
+    std::fprintf(stderr, "hde-gateway: --sync-listen needs --node-id N and --sync-key-file FILE\n");
+    return false;
   }
   if (o.r != role::source && o.sink.empty() && !qemu_dst) {
     std::fprintf(stderr, "hde-gateway: --role %s needs --sink DIR (or --qemu-connect ADDR)\n", role_name(o.r));

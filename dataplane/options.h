@@ -53,6 +53,13 @@ struct options {
   // fec_auto: on and sized from the measured loss and RTT (fec_auto()).
   unsigned fec_k = 0, fec_m = 0;
   bool fec_auto = false;
+  // Fleet sync between gateways (control/sync.h, docs/sync.md): on with
+  // --sync-listen; without it the gateway runs alone, as before.
+  std::uint32_t node_id = 0;       // unique in the fleet, 1..2^32-1
+  std::string sync_listen;         // IP:PORT of the sync's UDP socket
+  std::string peers;               // IP:PORT,... of other gateways' sync sockets
+  std::string sync_key_file;       // the fleet's pre-shared key (mode 0600 or stricter)
+  std::uint32_t sync_interval_ms = 500;
 };
 
 // "off", "auto" or "K,M" (1 <= K <= 64, 1 <= M <= 16, M <= K).

@@ -21,6 +21,9 @@ namespace hde::crdt {
 
 using replica_id = std::uint32_t;
 
+// lib/crdt/codec.h reads and builds the private parts of every type.
+struct codec_access;
+
 struct dot {
   replica_id replica = 0;
   std::uint64_t counter = 0;
@@ -66,6 +69,7 @@ public:
   friend bool operator==(const dot_context &, const dot_context &) = default;
 
 private:
+  friend struct codec_access;
   // Fold cloud dots that extend the vector; drop those it already covers.
   void compact() {
     for (auto it = cloud_.begin(); it != cloud_.end();) {

@@ -68,6 +68,7 @@ public:
   friend bool operator==(const gcounter &, const gcounter &) = default;
 
 private:
+  friend struct codec_access;
   std::map<replica_id, std::uint64_t> c_;
 };
 
@@ -89,6 +90,7 @@ public:
   friend bool operator==(const pncounter &, const pncounter &) = default;
 
 private:
+  friend struct codec_access;
   gcounter p_, n_;
 };
 
@@ -118,6 +120,7 @@ public:
   friend bool operator==(const lww_register &, const lww_register &) = default;
 
 private:
+  friend struct codec_access;
   stamp at_;
   std::optional<T> val_;
 };
@@ -175,6 +178,7 @@ public:
   friend bool operator==(const mv_register &, const mv_register &) = default;
 
 private:
+  friend struct codec_access;
   std::map<dot, T> vals_;
   dot_context ctx_;
 };
@@ -275,10 +279,55 @@ public:
     }
     ctx_.join(o.ctx_);
   }
+  // Join a fragment of another replica's state: every entry it has for the
+  // keys k with lo < k <= hi (nullopt: unbounded), and its whole causal
+  // context. Keys outside the range are left alone; only the dots of the
+  // fragment's entries join this context — the rest of the other's context
+  // joins with join_context() once every fragment of it is in (before that
+  // it would hide entries of fragments still to come). Each step is a join
+  // with a state the other replica has (its entries and removals in the
+  // range), so it is as safe as join().
+  void join_range(const aw_map &o, const std::optional<K> &lo, const std::optional<K> &hi) {
+    auto in = [&](const K &k) { return (!lo || *lo < k) && (!hi || !(*hi < k)); };
+    for (auto it = lo ? m_.upper_bound(*lo) : m_.begin(); it != m_.end() && in(it->first);) {
+      const auto oi = o.m_.find(it->first);
+      std::erase_if(it->second, [&](const auto &e) {
+        return !(oi != o.m_.end() && oi->second.count(e.first) != 0) && o.ctx_.contains(e.first);
+      });
+      it = it->second.empty() ? m_.erase(it) : std::next(it);
+    }
+    for (const auto &[k, theirs] : o.m_) {
+      if (!in(k))
+        continue;
+      for (const auto &[dt, x] : theirs)
+        if (!ctx_.contains(dt)) {
+          m_[k].emplace(dt, x);
+          ctx_.insert(dt);
+        }
+    }
+  }
+  void join_context(const dot_context &c) { ctx_.join(c); }
+  // The fragment join_range() takes: the entries of the keys in (lo, hi]
+  // and the whole causal context.
+  aw_map range(const std::optional<K> &lo, const std::optional<K> &hi) const {
+    aw_map f;
+    f.ctx_ = ctx_;
+    for (auto it = lo ? m_.upper_bound(*lo) : m_.begin(); it != m_.end() && (!hi || !(*hi < it->first)); ++it)
+      f.m_.insert(*it);
+    return f;
+  }
+  // The keys, in order.
+  std::vector<K> keys() const {
+    std::vector<K> v;
+    for (const auto &e : m_)
+      v.push_back(e.first);
+    return v;
+  }
   const dot_context &context() const { return ctx_; }
   friend bool operator==(const aw_map &, const aw_map &) = default;
 
 private:
+  friend struct codec_access;
   std::map<K, std::map<dot, V>> m_;
   dot_context ctx_;
 };
