@@ -233,7 +233,7 @@ struct encoder::impl {
     if (own) {
       own->learner.set_link(cfg.link_bytes_per_s);
       own->learner.drain(own->ring);
-      if (++own->since_decide >= 4) {
+      if (++own->since_decide >= 16) {  // the control thread's every 10 ms, in segments
         own->since_decide = 0;
         own->learner.decide();
       }

@@ -358,6 +358,49 @@ bool selector_learner::decide() {
       }
     }
   }
+  // A mix within a class: when the best choice leaves the link waiting on
+  // the CPU or the CPU on the link, a share x of the class's segments on a
+  // second arm that leans the other way balances the two:
+  //   T(x) = max(cpu + x dcpu, link + x dlink), least where they meet.
+  // Kept when it beats the pure choice by more than the hysteresis.
+  std::array<unsigned, kClassCount> mix_arm{};
+  std::array<double, kClassCount> mix_x{};
+  if (any && link_ > 0) {
+    for (std::size_t c = 0; c < kClassCount; ++c) {
+      mix_arm[c] = best[c];
+      if (!usable(c, best[c]) || ladder_[c].pages == 0)
+        continue;
+      double cpu = 0, link = 0;
+      for (std::size_t o = 0; o < kClassCount; ++o)
+        if (usable(o, best[o]) && ladder_[o].pages != 0) {
+          cpu += share[o] * est_[o][best[o]].cycles_per_page / cpu_rate;
+          link += share[o] * est_[o][best[o]].bytes_per_page / link_;
+        }
+      double mix_t = best_t;
+      for (unsigned b = 0; b < kArmCount; ++b) {
+        if (b == best[c] || !usable(c, b) || !est_[c][b].cpb_known)
+          continue;
+        const double dcpu = share[c] * (est_[c][b].cycles_per_page - est_[c][best[c]].cycles_per_page) / cpu_rate;
+        const double dlink = share[c] * (est_[c][b].bytes_per_page - est_[c][best[c]].bytes_per_page) / link_;
+        // Only an arm that trades one for the other, towards the side that waits.
+        if (!((cpu < link && dcpu > 0 && dlink < 0) || (link < cpu && dlink > 0 && dcpu < 0)))
+          continue;
+        const double x = (link - cpu) / (dcpu - dlink);
+        if (!(x > 0 && x < 1))
+          continue;
+        const double t = std::max(cpu + x * dcpu, link + x * dlink);
+        if (t < mix_t) {
+          mix_t = t;
+          mix_arm[c] = b;
+          mix_x[c] = x;
+        }
+      }
+      if (mix_arm[c] != best[c] && mix_t < best_t * (1.0 - kHysteresis))
+        best_t = mix_t;
+      else
+        mix_arm[c] = best[c], mix_x[c] = 0;
+    }
+  }
   goodput_ = any && best_t > 0 ? 1.0 / best_t : 0;
 
   decision_table next = table_;
@@ -422,6 +465,8 @@ bool selector_learner::decide() {
     }
     changed_[c] = false;
     d.arm = static_cast<std::uint8_t>(best[c]);
+    d.mix_arm = static_cast<std::uint8_t>(mix_arm[c] == best[c] && mix_x[c] == 0 ? best[c] : mix_arm[c]);
+    d.mix_256 = static_cast<std::uint8_t>(std::clamp(std::lround(mix_x[c] * 256), 0L, 255L));
     d.explore_arm = static_cast<std::uint8_t>(pick);
     if (pick == best[c])
       d.explore_every = 0;
@@ -435,7 +480,8 @@ bool selector_learner::decide() {
   bool same = true;
   for (std::size_t c = 0; c < kClassCount; ++c)
     same = same && next.cls[c].arm == table_.cls[c].arm && next.cls[c].explore_arm == table_.cls[c].explore_arm &&
-           next.cls[c].explore_every == table_.cls[c].explore_every;
+           next.cls[c].explore_every == table_.cls[c].explore_every && next.cls[c].mix_arm == table_.cls[c].mix_arm &&
+           next.cls[c].mix_256 == table_.cls[c].mix_256;
   if (same)
     return false;
   next.version = table_.version + 1;

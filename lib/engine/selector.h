@@ -19,6 +19,11 @@
 // dirty when most of its non-zero pages had a baseline under their own key
 // (pages sent before: the ladder tries a DELTA), bulk otherwise.
 //
+// A class may also run a mix of two arms (mix_arm on a share of its
+// segments) when one arm alone leaves the link or the CPU waiting: e.g. at
+// 10 Gbit/s on one worker, the raw ladder saturates the link while LZ4
+// saturates the CPU; a quarter of the segments on LZ4 balances both.
+//
 // Objective: migration goodput. With n_c the recent share of pages of class
 // c, W workers and a link of L bytes/s, a choice (arm per class) moves pages
 // at 1 / max(sum_c n_c cpp_c / (W hz), sum_c n_c bpp_c / L) pages/s (cpp:
@@ -109,6 +114,8 @@ struct class_decision {
   std::uint8_t arm = 1;          // what to use
   std::uint8_t explore_arm = 1;  // what to try now and then
   std::uint16_t explore_every = 0;  // one segment in this many explores; 0: never
+  std::uint8_t mix_arm = 1;      // a second arm for mix_256/256 of the segments (balances CPU and link)
+  std::uint8_t mix_256 = 0;
 };
 struct decision_table {
   std::uint64_t version = 0;
@@ -220,7 +227,12 @@ private:
 // counter is the encoder's per-class segment count.
 inline unsigned pick_arm(const class_decision &d, std::uint64_t counter, bool &explore) {
   explore = d.explore_every != 0 && counter % d.explore_every == d.explore_every - 1u;
-  return explore ? d.explore_arm : d.arm;
+  if (explore)
+    return d.explore_arm;
+  // The mix, spread evenly: segment k takes mix_arm when k * share crosses
+  // a multiple of 256.
+  const bool mix = ((counter + 1) * d.mix_256) >> 8 != (counter * d.mix_256) >> 8;
+  return mix ? d.mix_arm : d.arm;
 }
 
 }  // namespace hde

@@ -110,8 +110,21 @@ TEST(Selector, ArmsAreNamedAndFound) {
   EXPECT_FALSE(selector_arms()[0].batch);  // the ladder alone, no compression
 }
 
+// Time per page in this world of what the segments really ran: shares f of
+// the arms, T = max(sum f cpu, sum f link).
+double realised(const world &w, const std::array<unsigned, kArmCount> &used, double L) {
+  double n = 0, cpu = 0, link = 0;
+  for (unsigned a = 0; a < kArmCount; ++a) {
+    n += used[a];
+    cpu += used[a] * (2000 + 4000 * w.cpb[a]) / kHz;
+    link += used[a] * 4000 * w.ratio[a] / L;
+  }
+  return std::max(cpu, link) / n;
+}
+
 // At each link rate the learner settles on the arm that is best in this
-// world (it is known) and spends most segments on it.
+// world (it is known), or on a mix of two that beats it, and the segments it
+// runs (exploration included) are within 5 % of the best single arm's time.
 TEST(Selector, SettlesOnTheBestArmAtEveryRate) {
   for (double mbps : {10.0, 100.0, 1000.0, 10000.0, 100000.0}) {
     world w;
@@ -122,12 +135,31 @@ TEST(Selector, SettlesOnTheBestArmAtEveryRate) {
     const unsigned expect = w.best(L);
     auto used = run(l, w, page_class::bulk, 400);
     SCOPED_TRACE(mbps);
-    EXPECT_EQ(l.table().cls[0].arm, expect) << selector_arms()[l.table().cls[0].arm].name << " vs "
-                                            << selector_arms()[expect].name;
-    EXPECT_GE(used[expect], 340u);
-    // Goodput within 5 % of the best arm's (what the table promises).
-    EXPECT_NEAR(l.goodput() * w.time_per_page(expect, L), 1.0, 0.05);
+    const class_decision &d = l.table().cls[0];
+    if (d.mix_256 == 0) {
+      EXPECT_EQ(d.arm, expect) << selector_arms()[d.arm].name << " vs " << selector_arms()[expect].name;
+    }
+    EXPECT_LE(realised(w, used, L), 1.05 * w.time_per_page(expect, L));
+    // What the learner promises is what the segments deliver (within 5 %).
+    EXPECT_NEAR(l.goodput() * realised(w, used, L), 1.0, 0.05);
   }
+}
+
+// Where one arm leaves the link idle and the next leaves the CPU idle, a mix
+// of the two is faster than either: 10 Gbit/s here (raw: 2 us of CPU, 3.2 us
+// of link per page; lz4:16: 4 us and 1.9 us).
+TEST(Selector, MixesTwoArmsToBalanceCpuAndLink) {
+  world w;
+  w.noise = 0;
+  const double L = 1.25e9;
+  selector_learner l(kHz);
+  l.set_link(L);
+  run(l, w, page_class::bulk, 600);
+  auto used = run(l, w, page_class::bulk, 512);
+  const class_decision &d = l.table().cls[0];
+  EXPECT_NE(d.mix_256, 0);
+  EXPECT_NE(d.mix_arm, d.arm);
+  EXPECT_LT(realised(w, used, L), 0.9 * w.time_per_page(w.best(L), L));
 }
 
 TEST(Selector, DecisionFlipsWhenTheLinkChanges) {
