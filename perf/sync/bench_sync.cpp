@@ -41,6 +41,7 @@ bool converged(sim_net &net) {
 struct heal_result {
   double seconds = -1;  // -1: not converged
   double mbytes = 0;
+  std::uint64_t transfers = 0;  // state transfers started, all gateways
 };
 
 heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) {
@@ -70,6 +71,9 @@ heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) 
     net.run(3000, 10);
   }
   const std::uint64_t b0 = net.bytes(), t0 = net.now();
+  std::uint64_t s0 = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    s0 += net.node(i).stats().snapshots_started;
   net.heal();
   heal_result r;
   while (net.now() - t0 < 300000) {
@@ -80,6 +84,9 @@ heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) 
     }
   }
   r.mbytes = double(net.bytes() - b0) / 1e6;
+  for (std::size_t i = 0; i < n; ++i)
+    r.transfers += net.node(i).stats().snapshots_started;
+  r.transfers -= s0;
   return r;
 }
 
@@ -89,20 +96,24 @@ void heal(int seeds, std::uint32_t horizon) {
               "      gateway alive in it, checked every 100 ms of virtual time); log horizon %u rounds: %s\n",
               kInterval, horizon, horizon >= 60 ? "the other side's deltas still in the logs" :
               "the logs dropped them, state transfers");
-  std::printf("%10s %8s %22s %22s %16s\n", "gateways", "runs", "seconds (median, range)", "rounds (median)", "MB sent (median)");
+  std::printf("%10s %8s %22s %16s %18s %22s\n", "gateways", "runs", "seconds (median, range)", "rounds (median)",
+              "MB sent (median)", "state transfers (median)");
   for (std::size_t n : {3, 10, 100}) {
-    std::vector<double> secs, mb;
+    std::vector<double> secs, mb, tr;
     for (int s = 0; s < seeds; ++s) {
       const heal_result r = heal_once(n, 1000 + static_cast<std::uint64_t>(s), horizon);
       secs.push_back(r.seconds);
       mb.push_back(r.mbytes);
+      tr.push_back(double(r.transfers));
     }
     std::sort(secs.begin(), secs.end());
     std::sort(mb.begin(), mb.end());
+    std::sort(tr.begin(), tr.end());
     const double med = secs[secs.size() / 2];
     char range[64];
     std::snprintf(range, sizeof range, "%.1f (%.1f-%.1f)", med, secs.front(), secs.back());
-    std::printf("%10zu %8d %22s %22.1f %16.2f\n", n, seeds, range, med * 1000 / kInterval, mb[mb.size() / 2]);
+    std::printf("%10zu %8d %22s %16.1f %18.2f %22.0f\n", n, seeds, range, med * 1000 / kInterval, mb[mb.size() / 2],
+                tr[tr.size() / 2]);
     std::fflush(stdout);
   }
 }
