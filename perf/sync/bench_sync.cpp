@@ -21,6 +21,15 @@ using namespace hde::sync;
 namespace {
 
 const std::vector<std::uint8_t> kKey(32, 0x33);
+
+// "n<node>/vm<i>" (appends: GCC 12 warns falsely on "literal" + std::string).
+std::string vm_name(std::size_t node, std::size_t i) {
+  std::string s = "n";
+  s += std::to_string(node);
+  s += "/vm";
+  s += std::to_string(i);
+  return s;
+}
 constexpr std::uint32_t kInterval = 500;
 
 bool converged(sim_net &net) {
@@ -58,7 +67,7 @@ heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) 
       sync_node &g = net.node(i);
       const std::uint64_t now = net.now();
       for (int k = 0; k < 2; ++k) {
-        const std::string vm = "n" + std::to_string(i + 1) + "/vm" + std::to_string(k);
+        const std::string vm = vm_name(i + 1, static_cast<std::size_t>(k));
         if (step == 0)
           g.update([&](fleet &f) { return f.start_migration(vm, "gw", now, now); });
         else if (step % 2 == 0)
@@ -66,7 +75,8 @@ heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) 
             return f.report(vm, {mig_state::dirty, static_cast<std::uint32_t>(step), 1000u * step, 4000u * step, 1, {}}, now);
           });
       }
-      g.update([&](fleet &f) { return f.add_selector_sample("c" + std::to_string(step % 3), "zstd:3", 64, 9000, 100000); });
+      const std::string cls{'c', static_cast<char>('0' + step % 3)};
+      g.update([&](fleet &f) { return f.add_selector_sample(cls, "zstd:3", 64, 9000, 100000); });
     }
     net.run(3000, 10);
   }
@@ -122,7 +132,7 @@ void steady(std::size_t n) {
   sim_net net(n, {0.01, 0.0, 20, 60}, kInterval, kKey, 77, 3, true);
   for (int i = 0; i < 1000; ++i) {
     sync_node &g = net.node(static_cast<std::size_t>(i) % n);
-    const std::string vm = "n" + std::to_string(i % n + 1) + "/vm" + std::to_string(i);
+    const std::string vm = vm_name(i % n + 1, static_cast<std::size_t>(i));
     const std::uint64_t now = net.now();
     g.update([&](fleet &f) { return f.start_migration(vm, "gw-dst", now, 1700000000000ull); });
     g.update([&](fleet &f) { return f.report(vm, {mig_state::dirty, 2, 262144, 300000000, 1700000000000ull, {}}, now); });
@@ -151,7 +161,7 @@ void steady(std::size_t n) {
       for (int u = 0; u < updates_per_round; ++u, ++k) {
         const std::size_t i = (k * 7919) % 1000;
         sync_node &g = net.node(i % n);
-        const std::string vm = "n" + std::to_string(i % n + 1) + "/vm" + std::to_string(i);
+        const std::string vm = vm_name(i % n + 1, static_cast<std::size_t>(i));
         const std::uint64_t now = net.now();
         g.update([&](fleet &f) {
           return f.report(vm, {mig_state::dirty, 3, 262144 + k, 300000000 + k * 4096, 1700000000000ull, {}}, now);
