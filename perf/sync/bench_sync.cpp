@@ -21,6 +21,15 @@ using namespace hde::sync;
 namespace {
 
 const std::vector<std::uint8_t> kKey(32, 0x33);
+
+// "n<node>/vm<i>" (appends: GCC 12 warns falsely on "literal" + std::string).
+std::string vm_name(std::size_t node, std::size_t i) {
+  std::string s = "n";
+  s += std::to_string(node);
+  s += "/vm";
+  s += std::to_string(i);
+  return s;
+}
 constexpr std::uint32_t kInterval = 500;
 
 bool converged(sim_net &net) {
@@ -41,6 +50,7 @@ bool converged(sim_net &net) {
 struct heal_result {
   double seconds = -1;  // -1: not converged
   double mbytes = 0;
+  std::uint64_t transfers = 0;  // state transfers started, all gateways
 };
 
 heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) {
@@ -57,7 +67,7 @@ heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) 
       sync_node &g = net.node(i);
       const std::uint64_t now = net.now();
       for (int k = 0; k < 2; ++k) {
-        const std::string vm = "n" + std::to_string(i + 1) + "/vm" + std::to_string(k);
+        const std::string vm = vm_name(i + 1, static_cast<std::size_t>(k));
         if (step == 0)
           g.update([&](fleet &f) { return f.start_migration(vm, "gw", now, now); });
         else if (step % 2 == 0)
@@ -65,11 +75,15 @@ heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) 
             return f.report(vm, {mig_state::dirty, static_cast<std::uint32_t>(step), 1000u * step, 4000u * step, 1, {}}, now);
           });
       }
-      g.update([&](fleet &f) { return f.add_selector_sample("c" + std::to_string(step % 3), "zstd:3", 64, 9000, 100000); });
+      const std::string cls{'c', static_cast<char>('0' + step % 3)};
+      g.update([&](fleet &f) { return f.add_selector_sample(cls, "zstd:3", 64, 9000, 100000); });
     }
     net.run(3000, 10);
   }
   const std::uint64_t b0 = net.bytes(), t0 = net.now();
+  std::uint64_t s0 = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    s0 += net.node(i).stats().snapshots_started;
   net.heal();
   heal_result r;
   while (net.now() - t0 < 300000) {
@@ -80,6 +94,9 @@ heal_result heal_once(std::size_t n, std::uint64_t seed, std::uint32_t horizon) 
     }
   }
   r.mbytes = double(net.bytes() - b0) / 1e6;
+  for (std::size_t i = 0; i < n; ++i)
+    r.transfers += net.node(i).stats().snapshots_started;
+  r.transfers -= s0;
   return r;
 }
 
@@ -89,20 +106,24 @@ void heal(int seeds, std::uint32_t horizon) {
               "      gateway alive in it, checked every 100 ms of virtual time); log horizon %u rounds: %s\n",
               kInterval, horizon, horizon >= 60 ? "the other side's deltas still in the logs" :
               "the logs dropped them, state transfers");
-  std::printf("%10s %8s %22s %22s %16s\n", "gateways", "runs", "seconds (median, range)", "rounds (median)", "MB sent (median)");
+  std::printf("%10s %8s %22s %16s %18s %22s\n", "gateways", "runs", "seconds (median, range)", "rounds (median)",
+              "MB sent (median)", "state transfers (median)");
   for (std::size_t n : {3, 10, 100}) {
-    std::vector<double> secs, mb;
+    std::vector<double> secs, mb, tr;
     for (int s = 0; s < seeds; ++s) {
       const heal_result r = heal_once(n, 1000 + static_cast<std::uint64_t>(s), horizon);
       secs.push_back(r.seconds);
       mb.push_back(r.mbytes);
+      tr.push_back(double(r.transfers));
     }
     std::sort(secs.begin(), secs.end());
     std::sort(mb.begin(), mb.end());
+    std::sort(tr.begin(), tr.end());
     const double med = secs[secs.size() / 2];
     char range[64];
     std::snprintf(range, sizeof range, "%.1f (%.1f-%.1f)", med, secs.front(), secs.back());
-    std::printf("%10zu %8d %22s %22.1f %16.2f\n", n, seeds, range, med * 1000 / kInterval, mb[mb.size() / 2]);
+    std::printf("%10zu %8d %22s %16.1f %18.2f %22.0f\n", n, seeds, range, med * 1000 / kInterval, mb[mb.size() / 2],
+                tr[tr.size() / 2]);
     std::fflush(stdout);
   }
 }
@@ -111,7 +132,7 @@ void steady(std::size_t n) {
   sim_net net(n, {0.01, 0.0, 20, 60}, kInterval, kKey, 77, 3, true);
   for (int i = 0; i < 1000; ++i) {
     sync_node &g = net.node(static_cast<std::size_t>(i) % n);
-    const std::string vm = "n" + std::to_string(i % n + 1) + "/vm" + std::to_string(i);
+    const std::string vm = vm_name(i % n + 1, static_cast<std::size_t>(i));
     const std::uint64_t now = net.now();
     g.update([&](fleet &f) { return f.start_migration(vm, "gw-dst", now, 1700000000000ull); });
     g.update([&](fleet &f) { return f.report(vm, {mig_state::dirty, 2, 262144, 300000000, 1700000000000ull, {}}, now); });
@@ -140,7 +161,7 @@ void steady(std::size_t n) {
       for (int u = 0; u < updates_per_round; ++u, ++k) {
         const std::size_t i = (k * 7919) % 1000;
         sync_node &g = net.node(i % n);
-        const std::string vm = "n" + std::to_string(i % n + 1) + "/vm" + std::to_string(i);
+        const std::string vm = vm_name(i % n + 1, static_cast<std::size_t>(i));
         const std::uint64_t now = net.now();
         g.update([&](fleet &f) {
           return f.report(vm, {mig_state::dirty, 3, 262144 + k, 300000000 + k * 4096, 1700000000000ull, {}}, now);
