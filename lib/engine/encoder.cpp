@@ -137,6 +137,7 @@ struct encoder::impl {
       shadow = std::make_unique<std::byte[]>(codec_bound(batch_cap));  // once, not per batch
     if (port.table == nullptr) {  // no control thread: learn inline
       own = std::make_unique<own_selector>();
+      own->learner.set_link(cfg.link_bytes_per_s);  // the prior picks the first arm
       own->table.store(&own->learner.table(), std::memory_order_release);
       port = {&own->ring, &own->table};
     }
@@ -233,7 +234,9 @@ struct encoder::impl {
     if (own) {
       own->learner.set_link(cfg.link_bytes_per_s);
       own->learner.drain(own->ring);
-      if (++own->since_decide >= 16) {  // the control thread's every 10 ms, in segments
+      // Like the control thread's 10 ms ticks, in segments; at every
+      // segment while little is known.
+      if (++own->since_decide >= (own->learner.samples() < 32 ? 1u : 16u)) {
         own->since_decide = 0;
         own->learner.decide();
       }

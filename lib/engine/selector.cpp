@@ -101,9 +101,27 @@ void selector_learner::set_link(double bytes_per_s) {
       (known && std::fabs(bytes_per_s / link_ - 1.0) > kChange))
     link_changed_ = true;
   link_ = bytes_per_s;
+  if (samples_ == 0)
+    start_table();
 }
 
-void selector_learner::set_workers(unsigned w) { workers_ = std::max(1u, w); }
+void selector_learner::set_workers(unsigned w) {
+  workers_ = std::max(1u, w);
+  if (samples_ == 0)
+    start_table();
+}
+
+// Before any sample, a prior from the link per worker: the raw ladder from
+// 5 Gbit/s up (or on a link not known), LZ4 from 500 Mbit/s, zstd:1 below.
+// Only where it starts: the first samples decide.
+void selector_learner::start_table() {
+  const double per_worker_bps = link_ * 8 / workers_;
+  const unsigned a = link_ <= 0 || per_worker_bps >= 5e9 ? 0u : per_worker_bps >= 5e8 ? 2u : kStartArm;
+  for (auto &d : table_.cls) {
+    d.arm = d.mix_arm = static_cast<std::uint8_t>(a);
+    d.mix_256 = 0;
+  }
+}
 
 double selector_learner::class_share(page_class c) const {
   const double sum = class_pages_[0] + class_pages_[1];

@@ -209,6 +209,7 @@ public:
 
 private:
   void refresh_derived();
+  void start_table();
   bool usable(std::size_t c, unsigned a) const;
   std::array<std::array<arm_estimate, kArmCount>, kClassCount> est_{};
   std::array<ladder_estimate, kClassCount> ladder_{};
