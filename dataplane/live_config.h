@@ -40,6 +40,10 @@ public:
   // A grace period: returns once every online reader has been quiescent
   // (for other data published to the same readers, e.g. the selector's table).
   void synchronize() { rte_rcu_qsbr_synchronize(qs_, RTE_QSBR_THRID_INVALID); }
+  // The same without waiting: a token now, and later whether every reader
+  // has been quiescent since.
+  std::uint64_t grace_start() { return rte_rcu_qsbr_start(qs_); }
+  bool grace_done(std::uint64_t token) { return rte_rcu_qsbr_check(qs_, token, false) == 1; }
   // The configured link rate. Control thread only: the writers run there
   // too, so the version it reads cannot be freed under it.
   std::uint64_t link_rate_bps() const { return cur_.load(std::memory_order_acquire)->link_rate_bps; }

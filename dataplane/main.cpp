@@ -303,6 +303,9 @@ int main(int argc, char **argv) {
     plans[0].tasks.push_back(drx.get());
   for (std::size_t i = 0; i < workers.size(); ++i)
     plans[lcores.size() > 1 ? 1 + i % (lcores.size() - 1) : 0].tasks.push_back(workers[i].get());
+  if (sel)  // workers sharing an lcore share its CPU
+    sel->set_worker_lcores(static_cast<unsigned>(
+        std::min<std::size_t>(workers.size(), lcores.size() > 1 ? lcores.size() - 1 : 1)));
   // Decoders: one decoder shares the main lcore with dest-rx (receive and
   // decode run to completion there, which suits small machines and leaves
   // the other lcores to a co-located source's workers); with --decoders N > 1

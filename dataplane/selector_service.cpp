@@ -16,10 +16,20 @@ selector_service::selector_service(unsigned workers, live_config_store *live, do
   table_.store(new decision_table(learner_.table()), std::memory_order_release);
 }
 
-selector_service::~selector_service() { delete table_.load(); }
+selector_service::~selector_service() {  // the workers have stopped
+  delete table_.load();
+  for (auto &r : retired_)
+    delete r.second;
+}
 
 void selector_service::tick(const std::vector<worker *> &workers, std::uint64_t now) {
   ++ticks_;
+  std::erase_if(retired_, [this](const std::pair<std::uint64_t, const decision_table *> &r) {
+    if (live_ != nullptr && !live_->grace_done(r.first))
+      return false;
+    delete r.second;
+    return true;
+  });
   for (auto &r : rings_)
     drained_ += learner_.drain(*r);
   // The link: configured, else the transport's estimate (peak over 5 s).
@@ -41,11 +51,9 @@ void selector_service::tick(const std::vector<worker *> &workers, std::uint64_t 
   learner_.set_link(link_);
   if (!learner_.decide())
     return;
-  // Publish: swap, wait until no worker can still hold the old table, free.
+  // Publish: swap; the old table is freed once no worker can still hold it.
   const decision_table *old = table_.exchange(new decision_table(learner_.table()), std::memory_order_acq_rel);
-  if (live_ != nullptr)
-    live_->synchronize();
-  delete old;
+  retired_.push_back({live_ != nullptr ? live_->grace_start() : 0, old});
   ++publishes_;
 }
 

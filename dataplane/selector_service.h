@@ -5,7 +5,9 @@
 // the link and the number of workers, lets it decide, and publishes a new
 // decision table through the live config's RCU (QSBR): the old table is
 // freed only after every worker has passed a quiescent state. Workers read
-// the table once per segment. Nothing here runs on an lcore.
+// the table once per segment. Nothing here runs on an lcore, and the control
+// thread never waits: old tables are freed on a later tick, once the grace
+// period they need has passed.
 //
 // The link the choice is for: --link-rate / `set link-rate` when set (the
 // operator knows the link), else the transport's bottleneck estimate summed
@@ -32,6 +34,9 @@ public:
   selector_service(unsigned workers, live_config_store *live, double tsc_hz);
   ~selector_service();
 
+  // The lcores the workers run on (fewer than workers when they share):
+  // the CPU the learner may count on.
+  void set_worker_lcores(unsigned n) { learner_.set_workers(n); }
   // What worker i's encoder takes (encoder::set_selector_port).
   selector_port port(unsigned i) { return {rings_.at(i).get(), &table_}; }
   // Control thread: drain, learn, decide, publish. now_tsc: rte_rdtsc().
@@ -47,6 +52,9 @@ private:
   std::vector<std::unique_ptr<sample_ring>> rings_;
   selector_learner learner_;
   std::atomic<const decision_table *> table_{nullptr};
+  // Replaced tables, freed once a grace period has passed (never waited for:
+  // a worker busy on a long batch must not stall the control thread).
+  std::vector<std::pair<std::uint64_t, const decision_table *>> retired_;
   live_config_store *live_;
   double tsc_hz_;
   std::uint64_t ticks_ = 0, publishes_ = 0, drained_ = 0;

@@ -66,10 +66,11 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
   c.streams = static_cast<std::uint16_t>(o.workers);
   c.epoch = epoch;
   // One burst may produce this many frames at most: every page a raw record
-  // split over frames, plus a full batch closing.
+  // split over frames, plus a full batch closing — the largest batch any
+  // mode or hybrid arm may switch to live (256 KiB), not the one we start on.
   const std::size_t room = c.max_frame - wire::kFrameHeaderSize - 2 * wire::kRecordHeaderSize - 8;
-  reserve_ = static_cast<std::uint32_t>(kBurst * ((kPageSize + 64) / room + 2) +
-                                        (c.batch ? c.batch_bytes / room + 4 : 0) + 4);
+  const std::size_t batch_max = std::max<std::size_t>(c.batch_bytes, 256 * 1024);
+  reserve_ = static_cast<std::uint32_t>(kBurst * ((kPageSize + 64) / room + 2) + batch_max / room + 4 + 4);
   if (reserve_ * 2 > o.window)
     rte_exit(EXIT_FAILURE, "hde-gateway: --window %u too small for MTU %zu (need >= %u)\n", o.window,
              o.mtu, reserve_ * 2);

@@ -126,6 +126,9 @@ struct encoder::impl {
     batch_raw = std::make_unique<std::byte[]>(batch_cap);
     batch_out_cap = kRecordHeaderSize + sizeof(batch_body) + codec_bound(batch_cap);
     batch_out = std::make_unique<std::byte[]>(batch_out_cap);
+    // Hybrid's shadow runs (selector.h): here, so that a live switch to
+    // hybrid does not allocate on the worker.
+    shadow = std::make_unique<std::byte[]>(codec_bound(batch_cap));
     if (cfg.m == mode::hybrid)
       start_selector();
     emit_init();
@@ -133,8 +136,6 @@ struct encoder::impl {
 
   void start_selector() {
     hybrid = true;
-    if (!shadow)
-      shadow = std::make_unique<std::byte[]>(codec_bound(batch_cap));  // once, not per batch
     if (port.table == nullptr) {  // no control thread: learn inline
       own = std::make_unique<own_selector>();
       own->learner.set_link(cfg.link_bytes_per_s);  // the prior picks the first arm
@@ -142,7 +143,9 @@ struct encoder::impl {
       port = {&own->ring, &own->table};
     }
     seg_pages = seg_dirty = seg_nonzero = 0;
-    seg_wire = seg_raw = seg_cycles = 0;
+    seg_wire = seg_raw = seg_cycles = seg_codec_cycles = 0;
+    ref_wire = 0;
+    ref_cycles = 0;
     choose_arm();
   }
 

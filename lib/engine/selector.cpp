@@ -147,9 +147,9 @@ void selector_learner::add(const selector_sample &s) {
     const double lr = std::log(std::max(static_cast<double>(s.wire_bytes), 1.0) / raw);
     const bool has_cpb = s.codec_cycles != 0;
     const double lc = std::log(std::max(static_cast<double>(s.codec_cycles), 1.0) / raw);
-    const arm_estimate &r = est_[c][s.ref_arm];
     const bool paired = s.explored && s.ref_wire != 0 && s.ref_arm < kArmCount && s.ref_arm != s.arm &&
-                        (r.samples != 0 || !kArms[s.ref_arm].batch);
+                        (est_[c][s.ref_arm].samples != 0 || !kArms[s.ref_arm].batch);
+    const arm_estimate &r = est_[c][paired ? s.ref_arm : s.arm];
     const double pr = raw / 4096, pe = e.raw_bytes / 4096;
     const double w = weight(pr, pe, kLongHalfLife), ws = weight(pr, pe, kShortHalfLife);
     const bool ref_coded = paired && kArms[s.ref_arm].batch && kArms[s.ref_arm].codec.id != codec_id::raw;
@@ -269,8 +269,13 @@ std::size_t selector_learner::drain(sample_ring &ring) {
 }
 
 void selector_learner::merge(page_class c, unsigned arm, double effect_ratio, double effect_cpb, double raw_bytes) {
-  if (arm >= kArmCount || !(raw_bytes > 0) || !std::isfinite(effect_ratio) || !std::isfinite(effect_cpb))
+  // Effects are logs of ratios: beyond +-10 (a factor of 22 000) they are
+  // not a codec's; bytes are capped so that one import cannot outweigh
+  // everything measured here forever.
+  if (arm >= kArmCount || !(raw_bytes > 0) || !std::isfinite(effect_ratio) || !std::isfinite(effect_cpb) ||
+      std::fabs(effect_ratio) > 10 || std::fabs(effect_cpb) > 10)
     return;
+  raw_bytes = std::min(raw_bytes, 1e12);
   arm_estimate &e = est_[static_cast<std::size_t>(c)][arm];
   if (e.samples == 0) {  // seed: as if sampled, so no exploration is spent on it
     e.effect_ratio = effect_ratio;
@@ -322,9 +327,7 @@ bool selector_learner::decide() {
         bool ok = true;
         for (std::size_t c = 0; c < kClassCount; ++c) {
           if (!usable(c, cur[c]) || ladder_[c].pages == 0) {
-            bool has_any = false;
-            for (unsigned a = 0; a < kArmCount; ++a)
-              has_any = has_any || est_[c][a].samples != 0;
+            const bool has_any = ladder_[c].pages != 0;  // the class has been seen
             if (has_any || cur[c] != best[c]) {
               ok = false;
               break;
@@ -348,9 +351,7 @@ bool selector_learner::decide() {
   // A class never seen yet starts on what the other class uses: the link
   // and the CPU are the same, and the data usually not far off.
   for (std::size_t c = 0; c < kClassCount; ++c) {
-    bool has_any = false;
-    for (unsigned b = 0; b < kArmCount; ++b)
-      has_any = has_any || est_[c][b].samples != 0;
+    const bool has_any = ladder_[c].pages != 0;  // the class has been seen
     if (!has_any)
       best[c] = best[1 - c];
   }
@@ -360,9 +361,7 @@ bool selector_learner::decide() {
     bool cur_known = true;
     for (std::size_t c = 0; c < kClassCount; ++c) {
       const unsigned a = table_.cls[c].arm;
-      bool has_any = false;
-      for (unsigned b = 0; b < kArmCount; ++b)
-        has_any = has_any || est_[c][b].samples != 0;
+      const bool has_any = ladder_[c].pages != 0;  // the class has been seen
       if (!usable(c, a) && has_any)
         cur_known = false;
       k[c] = usable(c, a) && ladder_[c].pages != 0 ? known(c, a) : cost{0, 0};

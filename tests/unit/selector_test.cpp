@@ -277,3 +277,17 @@ TEST(Selector, FullRingDropsSamplesEncoderGoesOn) {
   for (std::size_t g = 0; g < img.size(); ++g)
     ASSERT_EQ((sink.pages[{0, g}]), img[g]) << g;
 }
+
+// Imported estimates for a class not seen yet do not stop the learner from
+// deciding for the class it has seen (a seeded arm is not a seen class).
+TEST(Selector, ImportForAnUnseenClassKeepsDecisionsGoing) {
+  world w;
+  selector_learner l(kHz);
+  for (unsigned a = 1; a < kArmCount; ++a)
+    l.merge(page_class::dirty, a, std::log(w.ratio[a]), std::log(w.cpb[a] + 1e-3), 1 << 20);
+  l.merge(page_class::dirty, 3, 1e6, 0, 1);  // absurd: ignored
+  l.set_link(1.25e6);
+  run(l, w, page_class::bulk, 600);
+  EXPECT_GT(l.goodput(), 0);
+  EXPECT_EQ(l.table().cls[0].arm, w.best(1.25e6));
+}
