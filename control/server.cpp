@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -100,8 +101,12 @@ void server::run() {
       for (const timer &tm : timers_)
         timeout = std::min(timeout, tm.next_ms <= t ? 0 : static_cast<int>(std::min<std::uint64_t>(500, tm.next_ms - t)));
     }
-    if (poll(pfds.data(), pfds.size(), timeout) < 0 && errno != EINTR)
+    if (poll(pfds.data(), pfds.size(), timeout) < 0 && errno != EINTR) {
+      // Not silent: with the socket go the selector's and the sync's ticks.
+      std::fprintf(stderr, "hde-gateway: control thread: poll: %s; control socket, selector and sync stopped\n",
+                   std::strerror(errno));
       break;
+    }
     if (pfds[0].revents & POLLIN)
       break;
     const std::uint64_t now = now_ms();
