@@ -23,7 +23,6 @@ selector_service::~selector_service() {  // the workers have stopped
 }
 
 void selector_service::tick(const std::vector<worker *> &workers, std::uint64_t now) {
-  ++ticks_;
   std::erase_if(retired_, [this](const std::pair<std::uint64_t, const decision_table *> &r) {
     if (live_ != nullptr && !live_->grace_done(r.first))
       return false;

@@ -57,7 +57,7 @@ private:
   std::vector<std::pair<std::uint64_t, const decision_table *>> retired_;
   live_config_store *live_;
   double tsc_hz_;
-  std::uint64_t ticks_ = 0, publishes_ = 0, drained_ = 0;
+  std::uint64_t publishes_ = 0, drained_ = 0;
   double link_ = 0, peak_ = 0;
   std::uint64_t peak_at_ = 0;
   const char *link_source_ = "unknown";

@@ -97,6 +97,9 @@ struct encoder::impl {
   std::uint64_t mark = 0;  // start of the untimed stretch inside encode()
   bool timing = false;     // inside encode(): cycles run
   grace_domain *grace = nullptr;  // readers of the baselines, if any
+  // TSC to ns for the codec timings; calibrated here (the first call of
+  // cycles_hz() sleeps 20 ms), never on the first batch of a worker.
+  const double ns_per_cycle = 1e9 / cycles_hz();
 
   // Open run of zero pages.
   bool zr_open = false;
@@ -419,7 +422,7 @@ struct encoder::impl {
                       static_cast<std::uint32_t>(batch_len)});
     auto ci = static_cast<std::size_t>(c.id);
     const std::uint64_t codec_cycles = cycles_now() - c0;
-    st.codec_ns[ci] += static_cast<std::uint64_t>(static_cast<double>(codec_cycles) * 1e9 / cycles_hz());
+    st.codec_ns[ci] += static_cast<std::uint64_t>(static_cast<double>(codec_cycles) * ns_per_cycle);
     if (timing)
       seg_codec_cycles += codec_cycles;
     if (hybrid && exploring && timing)
@@ -558,7 +561,7 @@ struct encoder::impl {
       const std::uint64_t c0 = cycles_now();
       auto r = codecs.compress(c, {data, kPageSize}, {d, kPageSize - kPageSize / 16});
       st.codec_ns[static_cast<std::size_t>(c.id)] +=
-          static_cast<std::uint64_t>(static_cast<double>(cycles_now() - c0) * 1e9 / cycles_hz());
+          static_cast<std::uint64_t>(static_cast<double>(cycles_now() - c0) * ns_per_cycle);
       if (r.ok()) {
         len = r.value;
         account_codec(c.id, kPageSize, len);
