@@ -141,8 +141,8 @@ struct dest_decoder::stream : page_sink {
   std::uint32_t fec_rebuilt = 0;  // reported in ACKs: the source's true loss rate
 };
 
-dest_decoder::dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out)
-    : rx_(rx), o_(rx.o_), index_(index), in_(in), out_(out) {
+dest_decoder::dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out, crypto_lane *lane)
+    : lane_(lane), rx_(rx), o_(rx.o_), index_(index), in_(in), out_(out) {
   ack_delay_tsc_ = rte_get_tsc_hz() / 5000;  // 200 us
   repair_retry_tsc_ = rte_get_tsc_hz() / 20;  // ask for a missing page again after 50 ms
   active_.reserve(streams_.size());
@@ -216,6 +216,8 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     break;
   case recv_window<rte_mbuf *>::verdict::duplicate:
     ++st_.duplicates;
+    if (lane_ != nullptr)
+      ++st_.replayed;  // authentic, already delivered: never applied twice
     ++s.dup_count;  // the source learns whether it resent this frame needlessly
     s.last_dup_seq = h.seq;
     rte_pktmbuf_free(m);
@@ -223,6 +225,8 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     return;
   case recv_window<rte_mbuf *>::verdict::too_far:
     ++st_.too_far;
+    if (lane_ != nullptr)
+      ++st_.replayed;
     s.ack_due = true;
     rte_pktmbuf_free(m);
     return;
@@ -306,8 +310,18 @@ void dest_decoder::on_parity(rte_mbuf *m, std::uint64_t now) {
   st_.fec_bad += after.bad - before.bad;
 }
 
-// Address the frame to the source and queue it for dest_rx to transmit.
+// Seal the frame (--key-file), address it to the source and queue it for
+// dest_rx to transmit.
 bool dest_decoder::reply(rte_mbuf *m, std::size_t len) {
+  if (lane_ != nullptr) {
+    m->data_len = static_cast<std::uint16_t>(kL2L4 + len);
+    m->pkt_len = m->data_len;
+    rte_mbuf *out;
+    if (lane_->seal(&m, 1, &out, wire::kSealFromDest) == 0)
+      return false;  // freed; sent again later like a lost reply
+    m = out;
+    len += wire::kSealOverhead;
+  }
   write_envelope(m, rx_.reply_, static_cast<std::uint16_t>(len));
   if (rte_ring_sp_enqueue(out_, m) != 0) {
     ++st_.reply_full;
@@ -324,7 +338,8 @@ void dest_decoder::send_ack(stream &s) {
     return;
   }
   ack_info a;
-  s.win.fill_ack(a, ack_blocks_for(wire::frame_size_for_mtu(o_.mtu), wire::kFrameHeaderSize));
+  const std::size_t seal = lane_ != nullptr ? wire::kSealOverhead : 0;
+  s.win.fill_ack(a, ack_blocks_for(wire::frame_size_for_mtu(o_.mtu) - seal, wire::kFrameHeaderSize));
   a.dup_count = s.dup_count;
   a.last_dup_seq = s.last_dup_seq;
   a.fec_rebuilt = s.fec_rebuilt;
@@ -351,7 +366,9 @@ void dest_decoder::send_ack(stream &s) {
 // REPAIR frames: the stream's missing pages not asked for in the last
 // repair_retry_tsc_, up to 8 frames per call.
 void dest_decoder::send_repairs(stream &s, std::uint64_t now) {
-  const std::size_t per_frame = (wire::frame_size_for_mtu(o_.mtu) - wire::kFrameHeaderSize) / sizeof(wire::repair_entry);
+  const std::size_t seal = lane_ != nullptr ? wire::kSealOverhead : 0;
+  const std::size_t per_frame =
+      (wire::frame_size_for_mtu(o_.mtu) - seal - wire::kFrameHeaderSize) / sizeof(wire::repair_entry);
   auto it = s.missing.begin();
   for (int frames = 0; frames < 8 && it != s.missing.end(); ++frames) {
     rte_mbuf *m = nullptr;
@@ -387,12 +404,75 @@ void dest_decoder::send_repairs(stream &s, std::uint64_t now) {
   }
 }
 
+// Tell the source why its frames are dropped here (never sealed: the source
+// may hold no key or another one). Advisory: it only words its message.
+void dest_decoder::send_notice(wire::notice_reason why, std::uint32_t epoch, std::uint64_t now) {
+  ++st_.not_opened;
+  if (now < next_notice_)
+    return;
+  next_notice_ = now + rte_get_tsc_hz() / 10;
+  rte_mbuf *m = rte_pktmbuf_alloc(rx_.pool_);
+  if (m == nullptr) {
+    ++st_.ack_alloc_fail;
+    return;
+  }
+  wire::frame_header h = reply_header(wire::frame_type::notice, 0, epoch);
+  h.ack = static_cast<std::uint32_t>(why);
+  auto *p = rte_pktmbuf_mtod_offset(m, std::byte *, kL2L4);
+  std::memcpy(p, &h, sizeof h);
+  wire::seal_frame({p, wire::kFrameHeaderSize});
+  write_envelope(m, rx_.reply_, wire::kFrameHeaderSize);
+  if (rte_ring_sp_enqueue(out_, m) != 0) {
+    ++st_.reply_full;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  ++st_.notices;
+}
+
 unsigned dest_decoder::poll(std::uint64_t now) {
   // Between polls no page is being written: the place to answer the seal.
   if (!sealed_.load(std::memory_order_relaxed) && rx_.seal_.load(std::memory_order_acquire))
     sealed_.store(true, std::memory_order_release);
   rte_mbuf *m[kBurst];
-  const unsigned n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(m), kBurst, nullptr);
+  unsigned n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(m), kBurst, nullptr);
+  if (n != 0) {
+    // Authenticate first: nothing of a frame that fails is looked at again.
+    bool ok[kBurst];
+    if (lane_ != nullptr) {
+      const std::uint64_t unknown = lane_->stats().unknown_key;
+      lane_->open(m, n, wire::kSealFromSource, ok);
+      const bool unknown_key = lane_->stats().unknown_key != unknown;
+      for (unsigned i = 0; i < n; ++i)
+        if (!ok[i]) {
+          const auto h = wire::load<wire::frame_header>(rte_pktmbuf_mtod_offset(m[i], const std::byte *, kL2L4));
+          send_notice((h.flags & wire::kFrameFlagSealed) == 0 ? wire::notice_reason::need_sealed
+                      : unknown_key                         ? wire::notice_reason::unknown_key
+                                                            : wire::notice_reason::auth_fail,
+                      h.epoch, now);
+        }
+    } else {
+      for (unsigned i = 0; i < n; ++i) {
+        const auto h = wire::load<wire::frame_header>(rte_pktmbuf_mtod_offset(m[i], const std::byte *, kL2L4));
+        ok[i] = (h.flags & wire::kFrameFlagSealed) == 0;
+        if (!ok[i]) {
+          ++st_.sealed_no_key;
+          send_notice(wire::notice_reason::cannot_open, h.epoch, now);
+        }
+      }
+    }
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      if (ok[i])
+        m[k++] = m[i];
+      else
+        rte_pktmbuf_free(m[i]);
+    }
+    if (lane_ != nullptr)
+      st_.opened += k;
+    st_.accepted += k;
+    n = k;
+  }
   if (n != 0)
     low_mbufs_ = rte_mempool_avail_count(rx_.pool_) < kMbufReserve;
   for (unsigned i = 0; i < n; ++i) {
@@ -450,7 +530,8 @@ unsigned dest_rx::mbufs_needed(const options &o) {
          2 * (fec_receiver::kHold + fec_receiver::kGroups * kFecMaxM);
 }
 
-dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool)
+dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool, frame_crypto *crypto,
+                 unsigned first_lane)
     : o_(o), port_(port), nrxq_(nrxq), pool_(pool), sink_(o.max_vm_mb << 20) {
   rte_eth_macaddr_get(port, &reply_.src_mac);
   reply_.src_ip = o.dst_ip;
@@ -480,7 +561,8 @@ dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_m
       error_ = "cannot create the decoder rings: " + std::string(rte_strerror(rte_errno));
       return;
     }
-    dec_.push_back(std::make_unique<dest_decoder>(*this, i, in, out));
+    dec_.push_back(std::make_unique<dest_decoder>(*this, i, in, out,
+                                                  crypto != nullptr ? &crypto->lane(first_lane + i) : nullptr));
   }
 }
 
