@@ -399,6 +399,9 @@ int main(int argc, char **argv) {
   view.srv = &srv;
   view.reg = &reg;
   view.sel = sel.get();
+  view.crypto = crypto.get();
+  if (crypto)  // key rotation's grace period, and retired keys freed
+    srv.add_timer(100, [&crypto] { crypto->tick(); });
   if (sel)  // the learning selector runs on the control thread
     srv.add_timer(10, [&sel, &view] { sel->tick(view.workers, rte_rdtsc()); });
   register_commands(reg, view);
