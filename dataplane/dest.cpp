@@ -3,6 +3,7 @@
 #include "dest.h"
 
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <string>
 #include <rte_cycles.h>
@@ -170,8 +171,36 @@ void dest_decoder::add_decoded(decoder_stats &t) const {
   }
 }
 
-// A DATA frame whose envelope, header and CRC dest_rx has checked.
-void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
+// Sealed frames: a stream start (seq 0 with an epoch new to its stream id)
+// is a restart of the source only if that epoch was never seen on this
+// stream id and the seal's clock is within --replay-window-s of ours: an INIT
+// replayed from an old capture must not throw away the stream in progress.
+bool dest_decoder::replayed_start(std::uint16_t stream, std::uint32_t epoch, std::uint32_t sent_s) {
+  auto &past = past_epochs_[stream];
+  for (std::uint32_t e : past)
+    if (e == epoch)
+      return true;
+  if (o_.replay_window_s != 0) {
+    const auto now_s = static_cast<std::uint32_t>(std::time(nullptr));
+    const auto age = static_cast<std::int32_t>(now_s - sent_s);
+    if (age > static_cast<std::int32_t>(o_.replay_window_s) || -age > static_cast<std::int32_t>(o_.replay_window_s)) {
+      if (!stale_reported_) {
+        stale_reported_ = true;
+        std::fprintf(stderr, "hde-gateway: stream %u: a stream start sealed %d s %s our clock ignored (a replay, or "
+                     "clocks more than --replay-window-s %u s apart)\n", stream, age < 0 ? -age : age,
+                     age < 0 ? "ahead of" : "behind", o_.replay_window_s);
+      }
+      return true;
+    }
+  }
+  std::copy(past.begin(), past.end() - 1, past.begin() + 1);
+  past[0] = epoch;
+  return false;
+}
+
+// A DATA frame whose envelope, header and CRC dest_rx has checked (and,
+// sealed, that authenticated: sent_s is its seal's clock).
+void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now, std::uint32_t sent_s) {
   const std::byte *p = rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4);
   const auto h = wire::load<wire::frame_header>(p);
   auto &sp = streams_[h.stream];
@@ -188,6 +217,12 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     // the state of the current one.
     if (h.seq != 0) {
       ++st_.stale_epoch;
+      rte_pktmbuf_free(m);
+      return;
+    }
+    if (lane_ != nullptr && replayed_start(h.stream, h.epoch, sent_s)) {
+      ++st_.stale_epoch;
+      ++st_.replayed;
       rte_pktmbuf_free(m);
       return;
     }
@@ -435,13 +470,14 @@ unsigned dest_decoder::poll(std::uint64_t now) {
   if (!sealed_.load(std::memory_order_relaxed) && rx_.seal_.load(std::memory_order_acquire))
     sealed_.store(true, std::memory_order_release);
   rte_mbuf *m[kBurst];
+  std::uint32_t sent_s[kBurst] = {};
   unsigned n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(m), kBurst, nullptr);
   if (n != 0) {
     // Authenticate first: nothing of a frame that fails is looked at again.
     bool ok[kBurst];
     if (lane_ != nullptr) {
       const std::uint64_t unknown = lane_->stats().unknown_key;
-      lane_->open(m, n, wire::kSealFromSource, ok);
+      lane_->open(m, n, wire::kSealFromSource, ok, sent_s);
       const bool unknown_key = lane_->stats().unknown_key != unknown;
       for (unsigned i = 0; i < n; ++i)
         if (!ok[i]) {
@@ -463,10 +499,12 @@ unsigned dest_decoder::poll(std::uint64_t now) {
     }
     unsigned k = 0;
     for (unsigned i = 0; i < n; ++i) {
-      if (ok[i])
+      if (ok[i]) {
+        sent_s[k] = sent_s[i];
         m[k++] = m[i];
-      else
+      } else {
         rte_pktmbuf_free(m[i]);
+      }
     }
     if (lane_ != nullptr)
       st_.opened += k;
@@ -482,7 +520,7 @@ unsigned dest_decoder::poll(std::uint64_t now) {
         static_cast<std::uint8_t>(wire::frame_type::fec))
       on_parity(m[i], now);
     else
-      on_frame(m[i], now);
+      on_frame(m[i], now, sent_s[i]);
   }
   // ACKs first, then decoding: a slow decode never delays what the source
   // learns (its loss detection times every frame from its ACK).

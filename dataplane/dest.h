@@ -106,7 +106,7 @@ public:
 
 private:
   struct stream;
-  void on_frame(rte_mbuf *m, std::uint64_t now);
+  void on_frame(rte_mbuf *m, std::uint64_t now, std::uint32_t sent_s = 0);
   void on_parity(rte_mbuf *m, std::uint64_t now);
   void drain(stream &s);
   void send_ack(stream &s);
@@ -115,6 +115,11 @@ private:
   void send_notice(wire::notice_reason why, std::uint32_t epoch, std::uint64_t now);
   crypto_lane *lane_;
   std::uint64_t next_notice_ = 0;  // NOTICE frames: at most 10 a second
+  // Sealed streams: the epochs each stream id has had (a replayed INIT of
+  // one of them is not a restart), and whether a stale start was reported.
+  std::array<std::array<std::uint32_t, 16>, 256> past_epochs_{};
+  bool stale_reported_ = false;
+  bool replayed_start(std::uint16_t stream, std::uint32_t epoch, std::uint32_t sent_s);
 
   dest_rx &rx_;
   const options &o_;

@@ -3,6 +3,7 @@
 #include "frame_crypto.h"
 
 #include <cstring>
+#include <ctime>
 #include <rte_bus_vdev.h>
 #include <rte_cycles.h>
 #include <rte_errno.h>
@@ -355,13 +356,13 @@ namespace {
 // Fill the op for sealing the frame at p (header already in place with
 // payload_len = plen of clear records, which sit at p + 48).
 void fill_seal(rte_mbuf *m, std::byte *p, std::uint32_t plen, const key_entry &k, std::uint8_t dir,
-               std::uint8_t accepts, std::uint64_t nonce, rte_crypto_op *op) {
+               std::uint8_t accepts, std::uint32_t time_s, std::uint64_t nonce, rte_crypto_op *op) {
   auto h = wire::load<wire::frame_header>(p);
   h.flags = static_cast<std::uint16_t>(h.flags | wire::kFrameFlagSealed);
   h.payload_len = static_cast<std::uint16_t>(plen + wire::kSealOverhead);
   h.crc = 0;
   wire::store(p, h);
-  const wire::seal_header sh{k.k.id, accepts, dir, 0, 0, nonce};
+  const wire::seal_header sh{k.k.id, accepts, dir, 0, time_s, nonce};
   wire::store(p + wire::kFrameHeaderSize, sh);
   m->data_len = static_cast<std::uint16_t>(kL2L4 + wire::kFrameHeaderSize + wire::kSealOverhead + plen);
   m->pkt_len = m->data_len;
@@ -402,6 +403,7 @@ unsigned crypto_lane::seal(rte_mbuf *const *in, unsigned n, rte_mbuf **out, std:
       st_.seal_fail += cnt;
       continue;
     }
+    const auto now_s = static_cast<std::uint32_t>(std::time(nullptr));
     const frame_crypto::key_set *ks = c_.enter(id_);
     const key_entry &newest = *ks->keys[0];
     const key_entry &k =
@@ -428,7 +430,7 @@ unsigned crypto_lane::seal(rte_mbuf *const *in, unsigned n, rte_mbuf **out, std:
       } else {
         std::memmove(p + kAadLen, p + wire::kFrameHeaderSize, h.payload_len);
       }
-      fill_seal(f, p, h.payload_len, k, dir, newest.k.id, ctr_[h.stream]++, ops[staged++]);
+      fill_seal(f, p, h.payload_len, k, dir, newest.k.id, now_s, ctr_[h.stream]++, ops[staged++]);
     }
     run(ops, staged);
     c_.leave(id_);
@@ -451,7 +453,7 @@ unsigned crypto_lane::seal(rte_mbuf *const *in, unsigned n, rte_mbuf **out, std:
   return made;
 }
 
-unsigned crypto_lane::open(rte_mbuf *const *m, unsigned n, std::uint8_t dir, bool *ok) {
+unsigned crypto_lane::open(rte_mbuf *const *m, unsigned n, std::uint8_t dir, bool *ok, std::uint32_t *sent_s) {
   unsigned opened = 0;
   for (unsigned i = 0; i < n; ++i)
     ok[i] = false;
@@ -539,6 +541,8 @@ unsigned crypto_lane::open(rte_mbuf *const *m, unsigned n, std::uint8_t dir, boo
       f->pkt_len = f->data_len;
       wire::seal_frame({p, wire::kFrameHeaderSize + clen});
       ok[index] = true;
+      if (sent_s != nullptr)
+        sent_s[index] = sh.time_s;
       ++opened;
       ++st_.opened;
       st_.bytes += clen;

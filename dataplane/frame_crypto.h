@@ -70,8 +70,9 @@ public:
   // Open frames in place: ok[i] says whether m[i] authenticated (then it
   // holds the clear layout again: header with the records' payload_len, flag
   // cleared, CRC recomputed); the others are left as they were for the
-  // caller to count and free. Returns how many opened.
-  unsigned open(rte_mbuf *const *m, unsigned n, std::uint8_t dir, bool *ok);
+  // caller to count and free. sent_s[i] (when given) is the sender's clock
+  // in the seal of an opened frame. Returns how many opened.
+  unsigned open(rte_mbuf *const *m, unsigned n, std::uint8_t dir, bool *ok, std::uint32_t *sent_s = nullptr);
 
   const crypto_lane_stats &stats() const { return st_; }
   unsigned id() const { return id_; }

@@ -778,7 +778,7 @@ int main(int argc, char **argv) {
   if (crypto) {
     const frame_crypto::status st = crypto->get_status();
     const crypto_lane_stats &t = st.total;
-    std::printf("  crypto: AES-256-GCM on %s (%s), key id %d, %llu key rotations; %llu frames sealed, %llu opened, "
+    std::printf("  crypto: AES-256-GCM on %s (%s), key id %d, rotations %llu; sealed %llu opened %llu, "
                 "%.2f MB; auth_fail %llu unknown_key %llu unsealed %llu bad_seal %llu seal_fail %llu",
                 st.device.c_str(), st.driver.c_str(), st.newest_id, (unsigned long long)st.rotations,
                 (unsigned long long)t.sealed, (unsigned long long)t.opened, t.bytes / 1e6,

@@ -94,6 +94,8 @@ void print_usage(const char *prog) {
       "  --crypto-dev NAME    cryptodev to use (default: the first with AES-256-GCM from EAL's\n"
       "                       --vdev/-a, else crypto_aesni_gcm, else crypto_openssl)\n"
       "  --key-grace-s N      after `hdectl key rotate`, the old key stays accepted N s (default 60)\n"
+      "  --replay-window-s N  dest, sealed: a stream start whose seal is more than N s off our\n"
+      "                       clock is a replay (default 300; 0: epochs seen before only)\n"
       "  --config FILE        settings from a TOML file (keys are these option names with\n"
       "                       '_' for '-'); options on the command line override it\n",
       prog);
@@ -237,7 +239,7 @@ bool parse_argv(int argc, char **argv, options &o) {
     o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
     o_fault, o_impair, o_fec, o_qlisten, o_qconnect, o_qbuffer, o_qrecord,
     o_node_id, o_sync_listen, o_peers, o_sync_key, o_sync_interval,
-    o_key_file, o_no_encrypt, o_crypto_dev, o_key_grace
+    o_key_file, o_no_encrypt, o_crypto_dev, o_key_grace, o_replay_window
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -269,6 +271,7 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"no-encrypt", no_argument, nullptr, o_no_encrypt},
       {"crypto-dev", required_argument, nullptr, o_crypto_dev},
       {"key-grace-s", required_argument, nullptr, o_key_grace},
+      {"replay-window-s", required_argument, nullptr, o_replay_window},
       {"sync-interval-ms", required_argument, nullptr, o_sync_interval},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
@@ -433,6 +436,11 @@ bool parse_argv(int argc, char **argv, options &o) {
       if (!parse_u64(optarg, 0, 86400, v))
         return bad("--key-grace-s", optarg);
       o.key_grace_s = static_cast<std::uint32_t>(v);
+      break;
+    case o_replay_window:
+      if (!parse_u64(optarg, 0, 86400, v))
+        return bad("--replay-window-s", optarg);
+      o.replay_window_s = static_cast<std::uint32_t>(v);
       break;
     case o_sync_interval:
       if (!parse_u64(optarg, 10, 60000, v))

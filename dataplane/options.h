@@ -66,6 +66,7 @@ struct options {
   bool no_encrypt = false;
   std::string crypto_dev;          // cryptodev name; empty: first with AES-GCM, else a software vdev
   std::uint32_t key_grace_s = 60;  // the old key stays accepted this long after `key rotate`
+  std::uint32_t replay_window_s = 300;  // dest: a sealed stream start older (clock skew) is a replay; 0: off
 };
 
 // "off", "auto" or "K,M" (1 <= K <= 64, 1 <= M <= 16, M <= K).

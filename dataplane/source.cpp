@@ -366,6 +366,8 @@ unsigned worker::poll(std::uint64_t now) {
   // idle back-off sleep, far below any retransmit timeout).
   if (last_poll_ != 0 && now - last_poll_ > stall_tsc_)
     snd_.on_stall(now, now - last_poll_);
+  if (last_poll_ == 0)  // the wait for acknowledgements starts now, not when this worker was built
+    progress_tsc_.store(now, std::memory_order_relaxed);
   last_poll_ = now;
   snd_.on_timer(now);  // RACK reorder timer, tail-loss probe, retransmit timeout
 

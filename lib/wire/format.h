@@ -80,7 +80,9 @@ struct seal_header {
   std::uint8_t accepts;   // newest key id the sender accepts (key rotation)
   std::uint8_t dir;       // kSealFrom*
   std::uint8_t reserved;  // 0
-  std::uint32_t reserved2;  // 0
+  std::uint32_t time_s;   // sender's wall clock (Unix seconds, low 32 bits): a
+                          // stream start (seq 0, new epoch) older than the
+                          // replay window is a replay, not a restart
   std::uint64_t nonce;    // per (dir, stream) counter value of this sealing
 };
 static_assert(sizeof(seal_header) == 16);
