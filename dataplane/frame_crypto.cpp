@@ -155,9 +155,10 @@ bool frame_crypto::init(const config &c, std::string &err) {
     err = "cannot configure crypto device " + dev_name_;
     return false;
   }
-  sess_pool_ = rte_cryptodev_sym_session_pool_create("hde_crypto_sess", 64,
+  const std::string sfx = std::to_string(dev_);  // one set of pools per device
+  sess_pool_ = rte_cryptodev_sym_session_pool_create(("hde_csess" + sfx).c_str(), 64,
                                                       rte_cryptodev_sym_get_private_session_size(dev_), 0, 0, socket);
-  op_pool_ = rte_crypto_op_pool_create("hde_crypto_ops", RTE_CRYPTO_OP_TYPE_SYMMETRIC,
+  op_pool_ = rte_crypto_op_pool_create(("hde_cops" + sfx).c_str(), RTE_CRYPTO_OP_TYPE_SYMMETRIC,
                                        lanes * crypto_lane::kMaxBurst * 2 + 1024, 64, kOpPriv, socket);
   if (sess_pool_ == nullptr || op_pool_ == nullptr) {
     err = "cannot create the crypto pools: " + std::string(rte_strerror(rte_errno));
