@@ -19,7 +19,9 @@
 #      both sides, both exit non-zero at once (not at the timeout);
 #   6. a source MTU smaller than the destination's: taken, byte-exact;
 #   7. a source window larger than the destination's: the source keeps to
-#      the destination's (no frame beyond its window), byte-exact.
+#      the destination's (no frame beyond its window), byte-exact;
+#   8. --gateway-ip: the source resolves the router's MAC (the kernel on the
+#      destination's veth holds the router's address) and sends there.
 # Needs root (network namespaces, af_packet) for 1-7: without it they are
 # skipped, saying why, and the test exits 77.
 #   addressing_test.sh PATH/TO/hde-gateway
@@ -263,6 +265,26 @@ if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$(want_sha
   ok "window 65536 to a destination of 1024: the source keeps to 1024 (0 frames beyond the window), image matches"
 else
   bad "window settlement (source rc $src_rc, dest rc $dst_rc, beyond window '$beyond')"; show_logs
+fi
+
+# 8. --gateway-ip: the source ARPs for a router, not for the peer. The
+# kernel on the destination's veth plays the router (it owns 198.18.0.254
+# there, so it answers ARP for it with that veth's MAC; the frames for
+# 198.18.0.2 are not its own and it does not forward, so only the
+# destination gateway takes them).
+ip -n "$NS_B" addr add 198.18.0.254/24 dev "$VB"
+sniff_start
+run_pair gateway "--gateway-ip 198.18.0.254" ""
+sniff_stop
+ip -n "$NS_B" addr del 198.18.0.254/24 dev "$VB"
+data=$(cap hde-data "$MAC_B" "$MAC_A") stray=$(cap hde "$MAC_B" "$MAC_A" not)
+if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$(want_sha "$T/src.log")" ] \
+   && grep -q "source: gateway 198.18.0.254 (next hop to 198.18.0.2) is at $MAC_B" "$T/src.log" \
+   && grep -q "arp (source port 0): gateway 198.18.0.254 at $MAC_B" "$T/src.log" \
+   && [ "$data" -gt 100 ] && [ "$stray" = 0 ]; then
+  ok "--gateway-ip 198.18.0.254: the source resolves the router (the kernel's answer) and sends $data data frames to it, image matches"
+else
+  bad "--gateway-ip (source rc $src_rc, dest rc $dst_rc, $data data, $stray stray)"; show_logs; grep -h "gateway\|arp (" "$T/src.log"
 fi
 
 echo "$pass passed, $fail failed, $skip skipped"
