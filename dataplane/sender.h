@@ -142,8 +142,13 @@ public:
       } else if (sent_ < next_) {
         if (inflight_ + at(sent_).len > cap && inflight_ != 0)
           break;
-        if (sent_ - base_ >= peer_window_)
-          break;  // the receiver's window (set_peer_window) is full
+        if (sent_ - base_ >= peer_window_) {
+          // The receiver's window (set_peer_window) is full: like having
+          // nothing to send, rate samples show what we offered.
+          if (inflight_ < model_.cwnd())
+            app_limited_until_ = std::max<std::uint64_t>(delivered_ + inflight_, 1);
+          break;
+        }
         seq = sent_++;
         rtx = false;
       } else {
