@@ -231,7 +231,9 @@ bool resolver::on_packet(const packet &p, std::uint64_t now, packet *reply) {
     ++st_.ignored;  // our own, seen again on a shared medium
     return false;
   }
-  const bool for_us = p.oper == op::request && p.tpa == c_.our_ip && c_.our_ip != 0;
+  // A request for our address from a unicast sender (a group address as
+  // sender is bogus: no answer, which would go to that group).
+  const bool for_us = p.oper == op::request && p.tpa == c_.our_ip && c_.our_ip != 0 && is_unicast(p.sha);
   // Learn only addresses we need, and the sender of a request for us (the
   // peer asking for us is about to send to us: we shall answer it).
   entry *e = nullptr;

@@ -226,6 +226,9 @@ TEST(Resolver, AnswersRequestsForOurAddressAndLearnsTheAsker) {
   EXPECT_EQ(reply.eth_dst, kOtherMac);
   EXPECT_EQ(reply.tpa, 0u);
   EXPECT_EQ(r.lookup(0), nullptr);
+  // A request whose sender is a group address is not answered (the answer
+  // would go to the group).
+  EXPECT_FALSE(r.on_packet(arp::make_request(arp::kBroadcast, kOtherIp, kOurIp), 11, &reply));
 }
 
 TEST(Resolver, IgnoresItsOwnFramesAndClaimsOnOurAddress) {
