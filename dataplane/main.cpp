@@ -494,7 +494,7 @@ int main(int argc, char **argv) {
       g_quit = true;
       return 0;
     }
-    if (dst_arp && drx->stats().data_frames != 0 && dst_arp->gave_up(now, o.timeout_s * hz, err)) {
+    if (dst_arp && dst_arp->gave_up(now, o.timeout_s * hz, err) && drx->stats().data_frames != 0) {
       std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
       rc = 1;
       g_quit = true;
