@@ -176,6 +176,32 @@ json stats_json(const gateway_view &v) {
                  {"complete", v.drx->complete()},
                  {"drops", drops}};
   }
+  // Addressing: ARP on each side's port (counters since the start).
+  json arp_j = json::object();
+  for (const auto &[side, a] : {std::pair<const char *, arp_port *>{"source", v.src_arp}, {"dest", v.dst_arp}}) {
+    if (a == nullptr)
+      continue;
+    const arp::stats s = snap(a->stats());
+    arp::mac m;
+    const bool known = a->next_hop().load(m);
+    arp_j[side] = {{"target", a->target() != 0 ? arp::ip_string(a->target()) : ""},
+                   {"peer", a->peer_ip() != 0 ? arp::ip_string(a->peer_ip()) : ""},
+                   {"peer_mac", known ? arp::to_string(m) : ""},
+                   {"static", a->is_static()},
+                   {"resolved", known},
+                   {"resolve_us", s.resolve_ns / 1000},
+                   {"requests_sent", s.requests_sent},
+                   {"requests_received", s.requests_received},
+                   {"replies_sent", s.replies_sent},
+                   {"replies_received", s.replies_received},
+                   {"resolutions", s.resolved},
+                   {"mac_changes", s.mac_changes},
+                   {"ignored", s.ignored},
+                   {"malformed", s.malformed},
+                   {"tx_failed", a->tx_failed()}};
+  }
+  if (!arp_j.empty())
+    j["arp"] = arp_j;
   return j;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "arp_port.h"
 #include "dest.h"
 #include "lcore.h"
 #include "live_config.h"
@@ -28,6 +29,7 @@ struct gateway_view {
   ingress *ing = nullptr;
   ack_rx *acks = nullptr;
   dest_rx *drx = nullptr;         // destination side, may be null
+  arp_port *src_arp = nullptr, *dst_arp = nullptr;  // ARP on each side's port (arp_port.h)
   std::vector<qemu_ingress *> qings;  // --qemu-listen, one per VM
   std::vector<lcore_plan> *plans = nullptr;
   std::uint16_t src_port = 0, dst_port = 0;

@@ -11,6 +11,7 @@
 #include <rte_prefetch.h>
 
 #include "fec_stream.h"
+#include "negotiate.h"
 #include "wire/format.h"
 
 namespace hde::dp {
@@ -140,6 +141,12 @@ struct dest_decoder::stream : page_sink {
   // FEC: made when the stream's first parity frame arrives (once per stream).
   std::unique_ptr<fec_receiver> fec;
   std::uint32_t fec_rebuilt = 0;  // reported in ACKs: the source's true loss rate
+  // Terms settled from the INIT (negotiate.h): our replies' frame size, our
+  // window as told in every ACK, or a refusal that every ACK repeats.
+  std::uint32_t reply_frame = 0;
+  std::uint8_t window_log2 = 0;
+  refusal refused = refusal::none;
+  std::uint32_t refuse_value = 0;
 };
 
 dest_decoder::dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out, crypto_lane *lane)
@@ -234,8 +241,14 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now, std::uint32_t sent_s
     }
     sp = std::make_unique<stream>(*this, h.epoch, o_.window);  // once per stream start
     sp->id = h.stream;
+    settle(*sp, m);
   }
   stream &s = *sp;
+  if (s.refused != refusal::none) {  // every frame of a refused stream is answered with the refusal
+    s.ack_due = true;
+    rte_pktmbuf_free(m);
+    return;
+  }
   if (low_mbufs_ && h.seq != s.win.next_missing()) {
     // Holding it could use up the pool and leave no mbuf for the frame that
     // fills the gap: drop it, and tell the source (SACK) what is missing.
@@ -271,6 +284,34 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now, std::uint32_t sent_s
   s.drain_due = true;   // decoded after this poll's ACKs are out (poll)
   if (s.unacked++ == 0)
     s.first_unacked_tsc = now;
+}
+
+// The terms of a new stream, from the INIT of its frame 0 (negotiate.h).
+void dest_decoder::settle(stream &s, rte_mbuf *m) {
+  const std::byte *p = rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4);
+  const std::uint32_t ours = static_cast<std::uint32_t>(wire::frame_size_for_mtu(o_.mtu));
+  s.reply_frame = ours;
+  s.window_log2 = log2_window(o_.window);
+  wire::init_body in;
+  if (!peek_init(p, wire::kFrameHeaderSize + wire::load<wire::frame_header>(p).payload_len, in))
+    return;  // not opened by an INIT: the decoder refuses what follows
+  const stream_terms t = negotiate(in, ours, o_.window, decoder_config{}.max_slots);
+  s.reply_frame = t.reply_frame;
+  if (t.why != refusal::none) {
+    s.refused = t.why;
+    s.refuse_value = t.ours;
+    refused_.store(true, std::memory_order_release);
+    std::fprintf(stderr, "hde-gateway: stream %u: %s\n", s.id, refusal_text(t.why, t.ours, t.theirs, false).c_str());
+    return;
+  }
+  if (o_.quiet)
+    return;
+  if (t.frame_smaller)
+    std::printf("hde-gateway: stream %u: the source's frames are up to %u bytes (MTU %u), ours %u: taken, our "
+                "replies cut to fit\n", s.id, in.max_frame, in.max_frame + 28, ours);
+  if (t.window_capped)
+    std::printf("hde-gateway: stream %u: the source may hold %u frames in flight, our reorder window is %u: it "
+                "keeps to ours\n", s.id, in.window, o_.window);
 }
 
 // Decode the stream's in-order frames. After the ACKs: the source hears of
@@ -374,7 +415,10 @@ void dest_decoder::send_ack(stream &s) {
   }
   ack_info a;
   const std::size_t seal = lane_ != nullptr ? wire::kSealOverhead : 0;
-  s.win.fill_ack(a, ack_blocks_for(wire::frame_size_for_mtu(o_.mtu) - seal, wire::kFrameHeaderSize));
+  s.win.fill_ack(a, ack_blocks_for(s.reply_frame - seal, wire::kFrameHeaderSize));
+  a.window_log2 = s.window_log2;
+  a.refuse = static_cast<std::uint8_t>(s.refused);
+  a.refuse_value = s.refuse_value;
   a.dup_count = s.dup_count;
   a.last_dup_seq = s.last_dup_seq;
   a.fec_rebuilt = s.fec_rebuilt;
@@ -402,8 +446,7 @@ void dest_decoder::send_ack(stream &s) {
 // repair_retry_tsc_, up to 8 frames per call.
 void dest_decoder::send_repairs(stream &s, std::uint64_t now) {
   const std::size_t seal = lane_ != nullptr ? wire::kSealOverhead : 0;
-  const std::size_t per_frame =
-      (wire::frame_size_for_mtu(o_.mtu) - seal - wire::kFrameHeaderSize) / sizeof(wire::repair_entry);
+  const std::size_t per_frame = (s.reply_frame - seal - wire::kFrameHeaderSize) / sizeof(wire::repair_entry);
   auto it = s.missing.begin();
   for (int frames = 0; frames < 8 && it != s.missing.end(); ++frames) {
     rte_mbuf *m = nullptr;
@@ -571,12 +614,11 @@ unsigned dest_rx::mbufs_needed(const options &o) {
 dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool, frame_crypto *crypto,
                  unsigned first_lane)
     : o_(o), port_(port), nrxq_(nrxq), pool_(pool), sink_(o.max_vm_mb << 20) {
-  rte_eth_macaddr_get(port, &reply_.src_mac);
+  reply_.src_mac = port_mac(port);
   reply_.src_ip = o.dst_ip;
   reply_.src_port = o.udp_port;
   reply_.dst_ip = o.src_ip;
-  reply_.dst_port = o.udp_port;
-  std::memset(&reply_.dst_mac, 0xff, sizeof reply_.dst_mac);
+  reply_.dst_port = o.udp_port;  // the MAC is the next hop's, from ARP (address_replies)
   impair_.configure(o.impair, 1000);
   if (!o.qemu_connect.empty())
     egress_ = std::make_unique<qemu_egress>(o, sink_, [this] {
@@ -631,6 +673,13 @@ bool dest_rx::failed() const {
   return false;
 }
 
+bool dest_rx::refused() const {
+  for (const auto &d : dec_)
+    if (d->refused())
+      return true;
+  return false;
+}
+
 dest_stats dest_rx::stats() const {
   dest_stats t{};
   add_stats(t, st_);
@@ -647,6 +696,8 @@ decoder_stats dest_rx::decoded() const {
 }
 
 void dest_rx::on_frame(rte_mbuf *m) {
+  if (arp_ != nullptr && arp_->take(m))
+    return;  // ARP: answered or learnt from (arp_port.h)
   ++st_.frames;
   rx_view v;
   rx_drop why;
@@ -673,7 +724,10 @@ void dest_rx::on_frame(rte_mbuf *m) {
     return;
   }
   if (!have_peer_) {  // answer where the data comes from (before any decoder sees a frame)
-    rte_ether_addr_copy(&v.src_mac, &reply_.dst_mac);
+    // Its IP and port; its MAC never (a frame is no proof of who sent it):
+    // ARP or --peer-mac says where replies go (address_replies).
+    if (arp_ != nullptr)
+      arp_->peer_seen(v.src_ip);
     reply_.dst_ip = v.src_ip;
     reply_.dst_port = v.src_port;
     have_peer_ = true;
@@ -717,6 +771,23 @@ void dest_rx::check_complete() {
   std::fflush(stdout);
 }
 
+// Replies go to the next hop's MAC (ARP or --peer-mac), written as they
+// leave; until it is known they are dropped (ACKs are sent again, REPAIRs
+// asked again), never broadcast.
+bool dest_rx::address_replies(rte_mbuf **m, unsigned n) {
+  if (arp_ == nullptr)
+    return true;
+  arp::mac mac;
+  if (!arp_->next_hop().load(mac)) {
+    rte_pktmbuf_free_bulk(m, n);
+    unaddressed_ += n;
+    return false;
+  }
+  for (unsigned i = 0; i < n; ++i)
+    std::memcpy(rte_pktmbuf_mtod(m[i], rte_ether_hdr *)->dst_addr.addr_bytes, mac.data(), 6);
+  return true;
+}
+
 unsigned dest_rx::poll(std::uint64_t) {
   unsigned work = 0;
   rte_mbuf *m[kBurst];
@@ -733,6 +804,8 @@ unsigned dest_rx::poll(std::uint64_t) {
     if (n == 0)
       continue;
     work += n;
+    if (!address_replies(m, n))
+      continue;
     rte_mbuf *out[2 * kBurst];
     rte_mbuf **tx = m;
     if (impair_.on()) {  // tests (--impair): drop, duplicate or reorder replies

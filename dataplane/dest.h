@@ -31,6 +31,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "arp_port.h"
 #include "engine/decoder.h"
 #include "frame_crypto.h"
 #include "wire/format.h"
@@ -101,6 +102,8 @@ public:
   // (release: every page it wrote is visible to whoever sees this).
   bool sealed() const { return sealed_.load(std::memory_order_acquire); }
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // A stream was refused (negotiate.h): its ACKs say why.
+  bool refused() const { return refused_.load(std::memory_order_acquire); }
   // Decoder figures summed over this decoder's streams (after the lcores stop).
   void add_decoded(decoder_stats &t) const;
 
@@ -108,6 +111,7 @@ private:
   struct stream;
   void on_frame(rte_mbuf *m, std::uint64_t now, std::uint32_t sent_s = 0);
   void on_parity(rte_mbuf *m, std::uint64_t now);
+  void settle(stream &s, rte_mbuf *m);
   void drain(stream &s);
   void send_ack(stream &s);
   void send_repairs(stream &s, std::uint64_t now);
@@ -129,7 +133,7 @@ private:
   std::vector<std::uint16_t> active_;  // ids with a stream, for the per-poll walk
   std::uint64_t ack_delay_tsc_, repair_retry_tsc_;
   std::atomic<std::uint32_t> done_{0}, want_{0};
-  std::atomic<bool> failed_{false}, sealed_{false};
+  std::atomic<bool> failed_{false}, sealed_{false}, refused_{false};
   bool low_mbufs_ = false;  // this poll: the pool is nearly empty
   dest_stats st_;
 };
@@ -149,6 +153,13 @@ public:
   const std::vector<std::unique_ptr<dest_decoder>> &decoders() const { return dec_; }
   bool complete() const { return complete_.load(std::memory_order_acquire); }
   bool failed() const;
+  // A decoder refused a stream (negotiate.h); the refusal is in its ACKs.
+  bool refused() const;
+  // ARP on this port (arp_port.h): frames of ARP's EtherType go there, and
+  // replies go to its next hop. Before the lcores run.
+  void set_arp(arp_port *a) { arp_ = a; }
+  // Replies dropped because the peer's MAC was not known yet.
+  std::uint64_t unaddressed() const { return __atomic_load_n(&unaddressed_, __ATOMIC_RELAXED); }
   // Counters summed over the RX task and the decoders (relaxed reads: safe
   // from any thread while the lcores run).
   dest_stats stats() const;
@@ -164,6 +175,7 @@ private:
   friend class dest_decoder;
   void on_frame(rte_mbuf *m);
   void check_complete();
+  bool address_replies(rte_mbuf **m, unsigned n);
 
   const options &o_;
   std::uint16_t port_, nrxq_;
@@ -174,6 +186,8 @@ private:
   std::vector<std::unique_ptr<dest_decoder>> dec_;
   endpoint_pair reply_{};  // toward the source, learnt from its first frame before any dispatch
   bool have_peer_ = false;
+  arp_port *arp_ = nullptr;
+  std::uint64_t unaddressed_ = 0;
   std::atomic<bool> complete_{false}, failed_{false};
   // Completion in two steps: seal_ asks the decoders to stop applying pages;
   // the images are written once every decoder has sealed.

@@ -19,12 +19,14 @@
 #include <unistd.h>
 #include <vector>
 
+#include "arp_port.h"
 #include "control_glue.h"
 #include "frame_crypto.h"
 #include "dest.h"
 #include "feeder.h"
 #include "generator.h"
 #include "lcore.h"
+#include "negotiate.h"
 #include "options.h"
 #include "qemu_ingress.h"
 #include "selector_service.h"
@@ -189,6 +191,10 @@ int main(int argc, char **argv) {
       std::fprintf(stderr, "hde-gateway: cannot create the net_ring pair: %s\n", rte_strerror(rte_errno));
       return 1;
     }
+    // Ring ports have no MAC (all zeros): locally administered ones, so
+    // that each side's ARP finds the other (arp_port.h).
+    set_port_mac(src_port, rte_ether_addr{{0x02, 0x48, 0x44, 0x45, 0x00, 0x01}});
+    set_port_mac(dst_port, rte_ether_addr{{0x02, 0x48, 0x44, 0x45, 0x00, 0x02}});
   } else if (!rte_eth_dev_is_valid_port(o.port)) {
     std::fprintf(stderr, "hde-gateway: no DPDK port %u (give one with --vdev=net_af_packet0,iface=IF or "
                  "--vdev=net_memif0,..., or use --role loopback)\n", o.port);
@@ -213,8 +219,7 @@ int main(int argc, char **argv) {
     return 1;
 
   endpoint_pair ep;
-  rte_eth_macaddr_get(src_port, &ep.src_mac);
-  std::memset(&ep.dst_mac, 0xff, sizeof ep.dst_mac);  // point-to-point: no ARP needed
+  ep.src_mac = port_mac(src_port);  // dst_mac: the next hop's, from ARP (arp_port.h)
   ep.src_ip = o.src_ip;
   ep.dst_ip = o.dst_ip;
   ep.src_port = o.udp_port;
@@ -313,6 +318,48 @@ int main(int argc, char **argv) {
     }
   }
 
+  // Addressing (arp_port.h): each port answers ARP for its own address and
+  // resolves the MAC of its next hop (the peer, or --gateway-ip), unless
+  // --peer-mac gives it; nothing but ARP leaves a port before it is known.
+  // A source's ARP frames leave through worker 0 (the TX queues are the
+  // workers'); a destination's on TX queue 0, which dest-rx owns on the
+  // same lcore.
+  std::unique_ptr<arp_port> src_arp, dst_arp;
+  {
+    arp_port::config a;
+    a.pool = pool;
+    a.gateway_ip = o.gateway_ip;
+    a.have_static = o.have_peer_mac;
+    a.static_mac = o.peer_mac;
+    a.quiet = o.quiet;
+    if (is_src) {
+      a.side = "source";
+      a.peer_side = "destination";
+      a.port = src_port;
+      a.our_ip = o.src_ip;
+      a.peer_ip = o.dst_ip;
+      src_arp = std::make_unique<arp_port>(a);
+      rte_ring *ctl = src_arp->make_tx_ring();
+      if (ctl == nullptr) {
+        std::fprintf(stderr, "hde-gateway: cannot create the ARP ring: %s\n", rte_strerror(rte_errno));
+        return 1;
+      }
+      for (std::size_t i = 0; i < workers.size(); ++i)
+        workers[i]->set_addressing(&src_arp->next_hop(), i == 0 ? ctl : nullptr);
+      acks->set_arp(src_arp.get());
+    }
+    if (is_dst) {
+      a.side = "dest";
+      a.peer_side = "source";
+      a.port = dst_port;
+      a.our_ip = o.dst_ip;
+      a.peer_ip = o.check_peer ? o.src_ip : 0;  // --any-peer: the first frame's
+      dst_arp = std::make_unique<arp_port>(a);
+      dst_arp->transmit_on(0);
+      drx->set_arp(dst_arp.get());
+    }
+  }
+
   // Place tasks: the main lcore takes ingress, ack reception and the
   // destination; workers go round-robin over the other lcores.
   std::vector<unsigned> lcores{rte_get_main_lcore()};
@@ -328,6 +375,9 @@ int main(int argc, char **argv) {
   }
   if (drx)
     plans[0].tasks.push_back(drx.get());
+  for (arp_port *a : {src_arp.get(), dst_arp.get()})
+    if (a != nullptr)
+      plans[0].tasks.push_back(a);
   for (std::size_t i = 0; i < workers.size(); ++i)
     plans[lcores.size() > 1 ? 1 + i % (lcores.size() - 1) : 0].tasks.push_back(workers[i].get());
   if (sel)  // workers sharing an lcore share its CPU
@@ -383,6 +433,8 @@ int main(int argc, char **argv) {
     view.qings.push_back(q.get());
   view.acks = acks.get();
   view.drx = drx.get();
+  view.src_arp = src_arp.get();
+  view.dst_arp = dst_arp.get();
   view.plans = &plans;
   view.src_port = src_port;
   view.dst_port = dst_port;
@@ -441,6 +493,7 @@ int main(int argc, char **argv) {
     std::function<unsigned(std::uint64_t)> fn;
   } sup;
   std::uint64_t next_check = 0, next_print = t0 + hz, complete_at = 0, last_rx = t0, last_frames = 0, failed_at = 0;
+  std::uint64_t refused_at = 0;
   bool draining = false;
   // Why a gateway gives up: the peer may be down, or it may drop our frames
   // (another key, no key): NOTICE frames and authentication failures say so.
@@ -490,6 +543,42 @@ int main(int argc, char **argv) {
         g_quit = true;
       std::printf("hde-gateway: signal: draining in-flight frames\n");
       std::fflush(stdout);
+    }
+    // Addressing and the stream's terms (arp_port.h, negotiate.h): a next
+    // hop that never answers ARP (a destination only once frames come, else
+    // it is the source that is missing), and a refusal, each one clear line.
+    if (src_arp && src_arp->gave_up(now, o.timeout_s * hz, err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      rc = 1;
+      g_quit = true;
+      return 0;
+    }
+    if (dst_arp && dst_arp->gave_up(now, o.timeout_s * hz, err) && drx->stats().data_frames != 0) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      rc = 1;
+      g_quit = true;
+      return 0;
+    }
+    for (auto &w : workers) {
+      std::uint32_t ours = 0, theirs = 0;
+      if (const std::uint8_t r = w->refused(ours, theirs); r != 0) {
+        const std::string why = refusal_text(static_cast<refusal>(r), ours, theirs, true);
+        std::fprintf(stderr, "hde-gateway: stream %u: %s\n", w->id(), why.c_str());
+        for (auto &q : qings)
+          q->abort(why);
+        rc = 1;
+        g_quit = true;
+        return 0;
+      }
+    }
+    if (is_dst && drx->refused()) {  // answer a while longer: the source hears why from the ACKs
+      if (refused_at == 0)
+        refused_at = now;
+      if (now - refused_at > 2 * hz) {
+        rc = 1;
+        g_quit = true;
+      }
+      return 0;
     }
     qemu_egress *eg = is_dst ? drx->egress() : nullptr;
     if (eg != nullptr && eg->failed()) {
@@ -796,6 +885,16 @@ int main(int argc, char **argv) {
     std::printf("  source: %llu NOTICE frames from the destination (last reason %u), %llu replies not opened\n",
                 (unsigned long long)acks->stats().notices, acks->peer_notice(),
                 (unsigned long long)acks->stats().not_opened);
+  // Addressing: ARP on each port, and the destination's terms as the source heard them.
+  if (src_arp)
+    std::printf("  arp (source port %u): %s\n", src_port, src_arp->summary().c_str());
+  if (dst_arp)
+    std::printf("  arp (dest port %u): %s; %llu replies dropped before the peer's MAC was known\n", dst_port,
+                dst_arp->summary().c_str(), (unsigned long long)drx->unaddressed());
+  for (auto &w : workers)
+    if (w->peer_window() != 0 && w->peer_window() < o.window)
+      std::printf("  stream %u: the destination's reorder window is %u frames (ours %u): in flight kept to it\n",
+                  w->id(), w->peer_window(), o.window);
   if (o.impair.any()) {  // tests: what --impair did to this gateway's frames
     impair_stats t{};
     for (auto &w : workers) {
@@ -834,6 +933,8 @@ int main(int argc, char **argv) {
   std::fflush(stdout);
   workers.clear();  // frees the frames still held in send windows
   drx.reset();
+  src_arp.reset();  // their rings and mbufs, while EAL is up
+  dst_arp.reset();
   qings.clear();    // their page pools, before EAL goes
   live_ptr.reset();  // its RCU state lives in DPDK memory
   crypto.reset();    // sessions and pools, and the device stopped before EAL closes it

@@ -1,5 +1,6 @@
 // options.cpp — getopt_long parsing of hde-gateway's application options.
 #include "options.h"
+#include "arp.h"
 #include "qemu_net.h"
 
 #include "fec.h"
@@ -62,6 +63,10 @@ void print_usage(const char *prog) {
       "  --src-ip A --dst-ip A  IPv4 addresses of source and destination\n"
       "                       (default 198.18.0.1 and 198.18.0.2)\n"
       "  --any-peer           dest: accept frames from any source address\n"
+      "  --peer-mac MAC       the peer gateway's MAC (source: the destination's; dest: the source's):\n"
+      "                       frames go there, no ARP for it (default: resolved by ARP)\n"
+      "  --gateway-ip A       an IP router towards the peer: ARP for it, and frames go to its MAC\n"
+      "                       (default: the peer is on this Ethernet segment)\n"
       "  --window N           frames held per stream (sent or queued), power of two (default 16384)\n"
       "  --rto-us N           minimum retransmit timeout; above it the timeout follows\n"
       "                       the measured round trip (default 200000; RACK and tail-loss\n"
@@ -236,7 +241,7 @@ bool parse_options(int argc, char **argv, options &o) {
 bool parse_argv(int argc, char **argv, options &o) {
   enum {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_decoders, o_mode, o_codec, o_cache, o_mtu, o_port,
-    o_udp, o_src, o_dst, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
+    o_udp, o_src, o_dst, o_peer_mac, o_gateway, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
     o_fault, o_impair, o_fec, o_qlisten, o_qconnect, o_qbuffer, o_qrecord,
     o_node_id, o_sync_listen, o_peers, o_sync_key, o_sync_interval,
     o_key_file, o_no_encrypt, o_crypto_dev, o_key_grace, o_replay_window
@@ -250,6 +255,7 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"mtu", required_argument, nullptr, o_mtu},         {"port", required_argument, nullptr, o_port},
       {"udp-port", required_argument, nullptr, o_udp},    {"src-ip", required_argument, nullptr, o_src},
       {"dst-ip", required_argument, nullptr, o_dst},      {"any-peer", no_argument, nullptr, o_any},
+      {"peer-mac", required_argument, nullptr, o_peer_mac}, {"gateway-ip", required_argument, nullptr, o_gateway},
       {"window", required_argument, nullptr, o_window},   {"rto-us", required_argument, nullptr, o_rto},
       {"idle-sleep-us", required_argument, nullptr, o_idle},
       {"timeout", required_argument, nullptr, o_timeout}, {"max-vm-mb", required_argument, nullptr, o_maxvm},
@@ -354,6 +360,15 @@ bool parse_argv(int argc, char **argv, options &o) {
     case o_dst:
       if (!parse_ip(optarg, o.dst_ip))
         return bad("--dst-ip", optarg);
+      break;
+    case o_peer_mac:
+      if (!arp::parse_mac(optarg, o.peer_mac))
+        return bad("--peer-mac (a unicast MAC, aa:bb:cc:dd:ee:ff)", optarg);
+      o.have_peer_mac = true;
+      break;
+    case o_gateway:
+      if (!parse_ip(optarg, o.gateway_ip) || o.gateway_ip == 0)
+        return bad("--gateway-ip", optarg);
       break;
     case o_any: o.check_peer = false; break;
     case o_window:
@@ -518,6 +533,11 @@ bool parse_argv(int argc, char **argv, options &o) {
     std::fprintf(stderr, "hde-gateway: %s mode sends guest memory across networks you do not control: give "
                  "--key-file FILE (both gateways; head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE) or "
                  "--no-encrypt\n", o.m == mode::hybrid ? "hybrid" : "internet");
+    return false;
+  }
+  if (o.r == role::loopback && (o.have_peer_mac || o.gateway_ip != 0)) {
+    std::fprintf(stderr, "hde-gateway: --peer-mac and --gateway-ip are for --role source or dest (loopback's two "
+                 "ports find each other by ARP)\n");
     return false;
   }
   if (o.r != role::source && o.sink.empty() && !qemu_dst) {

@@ -1,6 +1,7 @@
 // options.h — hde-gateway's application options (the arguments after `--`).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -38,6 +39,11 @@ struct options {
   std::uint32_t src_ip = 0xC6120001;  // 198.18.0.1 (RFC 2544 benchmarking range)
   std::uint32_t dst_ip = 0xC6120002;  // 198.18.0.2
   bool check_peer = true;          // destination: drop frames from other IPs
+  // Addressing (arp_port.h): frames go to the peer's MAC, given here or
+  // resolved by ARP for the peer's IP (or for gateway_ip, a router towards it).
+  bool have_peer_mac = false;
+  std::array<std::uint8_t, 6> peer_mac{};
+  std::uint32_t gateway_ip = 0;    // 0: the peer is on this Ethernet segment
   std::uint32_t window = 16384;    // frames held per stream (power of two): >= 2 BDP of the link
   std::uint32_t rto_us = 200000;   // minimum retransmit timeout (RTT-based above it); RACK and
                                    // tail-loss probes repair loss long before it

@@ -15,7 +15,10 @@
 //     sender learns from them that a retransmission was needless, and widens
 //     its reordering window.
 //   - how many DATA frames the receiver rebuilt from FEC parity: losses the
-//     sender never sees, which its loss estimate (and --fec auto) must count.
+//     sender never sees, which its loss estimate (and --fec auto) must count;
+//   - the receiver's terms for the stream, settled from the sender's INIT
+//     (negotiate.h): its reorder window (the sender keeps no more frames
+//     than that in flight), or a refusal with its reason.
 #pragma once
 
 #include <cstddef>
@@ -39,7 +42,9 @@ struct ack_fixed {
   std::uint32_t dup_count;     // duplicate DATA frames received on this stream (wraps)
   std::uint32_t fec_rebuilt;   // DATA frames rebuilt from parity on this stream (wraps)
   std::uint16_t nblocks;       // sack_wire entries that follow
-  std::uint16_t reserved[3];   // 0
+  std::uint8_t window_log2;    // the receiver's reorder window is 2^this frames (0: not said)
+  std::uint8_t refuse;         // non-zero: the receiver refuses the stream, for this reason (negotiate.h)
+  std::uint32_t refuse_value;  // with refuse: the receiver's own limit that the sender exceeds
 };
 static_assert(sizeof(ack_fixed) == 24);
 
@@ -56,6 +61,9 @@ struct ack_info {
   std::uint32_t dup_count = 0;
   std::uint32_t fec_rebuilt = 0;
   std::uint16_t nblocks = 0;
+  std::uint8_t window_log2 = 0;   // receiver's window 2^window_log2 frames (0: not said)
+  std::uint8_t refuse = 0;        // non-zero: the stream is refused (negotiate.h's refusal)
+  std::uint32_t refuse_value = 0;
   sack_block blocks[kMaxSackBlocks];
 };
 
@@ -73,7 +81,7 @@ inline constexpr std::size_t ack_blocks_for(std::size_t frame_size, std::size_t 
 // kMaxAckPayload bytes; returns its length. Blocks that do not fit the
 // 32-bit offsets are left out.
 inline std::size_t write_ack_payload(const ack_info &a, std::byte *out) {
-  ack_fixed f{a.last_dup_seq, a.dup_count, a.fec_rebuilt, 0, {0, 0, 0}};
+  ack_fixed f{a.last_dup_seq, a.dup_count, a.fec_rebuilt, 0, a.window_log2, a.refuse, a.refuse_value};
   std::size_t n = 0;
   for (std::size_t i = 0; i < a.nblocks && i < kMaxSackBlocks; ++i) {
     const sack_block &b = a.blocks[i];
@@ -90,20 +98,24 @@ inline std::size_t write_ack_payload(const ack_info &a, std::byte *out) {
 
 // Parse an ACK payload of len bytes for cumulative ack cum. False when it is
 // malformed: too short, a length that disagrees with nblocks, too many
-// blocks, an empty block, or a block that starts at or below cum.
+// blocks, an empty block, a block that starts at or below cum, or a window
+// outside 2^6 ... 2^16.
 inline bool parse_ack_payload(const std::byte *p, std::size_t len, std::uint64_t cum, ack_info &a) {
   if (len < sizeof(ack_fixed))
     return false;
   ack_fixed f;
   std::memcpy(&f, p, sizeof f);
-  if (f.nblocks > kMaxSackBlocks || len != ack_payload_size(f.nblocks) || f.reserved[0] != 0 ||
-      f.reserved[1] != 0 || f.reserved[2] != 0)
+  if (f.nblocks > kMaxSackBlocks || len != ack_payload_size(f.nblocks) ||
+      (f.window_log2 != 0 && (f.window_log2 < 6 || f.window_log2 > 16)) || (f.refuse == 0 && f.refuse_value != 0))
     return false;
   a.cum = cum;
   a.last_dup_seq = f.last_dup_seq;
   a.dup_count = f.dup_count;
   a.fec_rebuilt = f.fec_rebuilt;
   a.nblocks = f.nblocks;
+  a.window_log2 = f.window_log2;
+  a.refuse = f.refuse;
+  a.refuse_value = f.refuse_value;
   for (std::size_t i = 0; i < f.nblocks; ++i) {
     sack_wire w;
     std::memcpy(&w, p + sizeof f + i * sizeof w, sizeof w);

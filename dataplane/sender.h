@@ -120,7 +120,7 @@ public:
       bool rtx;
       if (tlp_pending_) {
         tlp_pending_ = false;
-        if (sent_ < next_) {  // a probe with new data draws an ACK as well
+        if (sent_ < next_ && sent_ - base_ < peer_window_) {  // a probe with new data draws an ACK as well
           seq = sent_++;
           rtx = false;
         } else if (!tail_unacked(seq)) {
@@ -142,6 +142,13 @@ public:
       } else if (sent_ < next_) {
         if (inflight_ + at(sent_).len > cap && inflight_ != 0)
           break;
+        if (sent_ - base_ >= peer_window_) {
+          // The receiver's window (set_peer_window) is full: like having
+          // nothing to send, rate samples show what we offered.
+          if (inflight_ < model_.cwnd())
+            app_limited_until_ = std::max<std::uint64_t>(delivered_ + inflight_, 1);
+          break;
+        }
         seq = sent_++;
         rtx = false;
       } else {
@@ -157,6 +164,12 @@ public:
     }
     return n;
   }
+
+  // The receiver holds at most n frames of this stream ahead of its
+  // cumulative ack (its reorder window, told in its ACKs): no new frame goes
+  // out beyond base() + n. Our own capacity stays the other bound.
+  void set_peer_window(std::uint32_t n) { peer_window_ = n; }
+  std::uint64_t peer_window() const { return peer_window_; }
 
   // --- acknowledgements ----------------------------------------------------------
   // An ACK arrived. release(item) is called once for every newly acked frame.
@@ -610,6 +623,7 @@ private:
   double srttf_ = 0, rttvar_ = 0;
   std::uint64_t srtt_ = 0, rto_, backoff_ = 1, last_progress_ = 0, rto_tsc_ = 0, rto_high_ = 0;
   bool tlp_out_ = false, tlp_pending_ = false, rto_recovery_ = false;
+  std::uint64_t peer_window_ = ~std::uint64_t{0};  // set_peer_window
   sender_stats st_;
 };
 

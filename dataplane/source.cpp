@@ -7,6 +7,8 @@
 #include <rte_cycles.h>
 #include <rte_malloc.h>
 
+#include "arp_port.h"
+#include "negotiate.h"
 #include "wire/format.h"
 
 namespace hde::dp {
@@ -68,6 +70,11 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
   c.stream = id;
   c.streams = static_cast<std::uint16_t>(o.workers);
   c.epoch = epoch;
+  // Told in INIT (negotiate.h): our largest frame on the link (FEC parity
+  // included) and our window.
+  wire_frame_ = static_cast<std::uint32_t>(wire::frame_size_for_mtu(o.mtu));
+  c.wire_max_frame = wire_frame_;
+  c.window = o.window;
   // One burst may produce this many frames at most: every page a raw record
   // split over frames, plus a full batch closing — the largest batch any
   // mode or hybrid arm may switch to live (256 KiB), not the one we start on.
@@ -259,7 +266,11 @@ void worker::tx_out(rte_mbuf *m) {
   tx_enqueue(m);
 }
 
+// Every frame of ours goes to the next hop's MAC as it leaves (frames in
+// the send window were sealed before it was known, or before it changed).
 void worker::tx_enqueue(rte_mbuf *m) {
+  if (next_hop_ != nullptr)
+    rte_ether_addr_copy(&dst_mac_, &rte_pktmbuf_mtod(m, rte_ether_hdr *)->dst_addr);
   if (ntx_ == kTxBuf)
     tx_flush();
   if (ntx_ == kTxBuf) {  // the queue stays full: the window resends it later
@@ -268,6 +279,26 @@ void worker::tx_enqueue(rte_mbuf *m) {
     return;
   }
   tx_[ntx_++] = m;
+}
+
+// ARP frames from the main lcore (arp_port.h), on this worker's queue as they are.
+void worker::tx_ctl() {
+  while (ntx_ < kTxBuf) {
+    rte_mbuf *m;
+    if (rte_ring_sc_dequeue(ctl_tx_, reinterpret_cast<void **>(&m)) != 0)
+      break;
+    tx_[ntx_++] = m;
+  }
+}
+
+// The next hop's MAC, for the frames of this poll: false while it is not
+// known (ARP still resolving).
+bool worker::addressed() {
+  arp::mac m;
+  if (!next_hop_->load(m))
+    return false;
+  std::memcpy(dst_mac_.addr_bytes, m.data(), 6);
+  return true;
 }
 
 void worker::tx_flush() {
@@ -286,6 +317,22 @@ void worker::apply_ack(rte_mbuf *m) {
   if (h.epoch != enc_->config().epoch || !parse_ack_payload(p + wire::kFrameHeaderSize, h.payload_len, h.seq, a)) {
     ++st_.bad_acks;
     return;
+  }
+  if (a.refuse != 0) {  // the destination refused the stream (negotiate.h): the supervisor says why and stops
+    if (refused_.load(std::memory_order_relaxed) == 0) {
+      refused_ours_.store(a.refuse_value, std::memory_order_relaxed);
+      refused_theirs_.store(static_cast<refusal>(a.refuse) == refusal::cache_too_large
+                                ? enc_->baselines().slot_count()
+                                : wire_frame_,
+                            std::memory_order_relaxed);
+      refused_.store(a.refuse, std::memory_order_release);
+    }
+    return;
+  }
+  if (a.window_log2 != 0 && snd_.peer_window() != (1ull << a.window_log2)) {
+    // Its reorder window: never more frames than that beyond its cumulative ack.
+    snd_.set_peer_window(1u << a.window_log2);
+    peer_window_.store(1u << a.window_log2, std::memory_order_relaxed);
   }
   ++st_.acks;
   if (static_cast<std::int32_t>(a.fec_rebuilt - peer_rebuilt_) > 0)
@@ -337,6 +384,17 @@ void worker::publish_stats() {
 unsigned worker::poll(std::uint64_t now) {
   now_ = now;
   unsigned work = 0;
+  if (ctl_tx_ != nullptr)
+    tx_ctl();
+  if (next_hop_ != nullptr && !addressed()) {
+    // No MAC for the peer yet: nothing leaves but ARP, and the wait is not
+    // the destination's silence (the supervisor times ARP on its own).
+    tx_flush();
+    progress_tsc_.store(now, std::memory_order_relaxed);
+    if (live_ != nullptr)
+      live_->quiescent(id_);
+    return ntx_ != 0 ? 1 : 0;
+  }
   if (live_ != nullptr) {
     const live_config *c = live_->get();
     if (c->version != config_seen_) {
@@ -572,6 +630,8 @@ unsigned ack_rx::poll_queue(std::uint16_t q) {
   rte_mbuf *sealed[kBurst];
   unsigned ns = 0;
   for (unsigned i = 0; i < n; ++i) {
+    if (arp_ != nullptr && arp_->take(m[i]))
+      continue;  // ARP: answered or learnt from (arp_port.h)
     ++st_.frames;
     rx_view v;
     rx_drop why;

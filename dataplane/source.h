@@ -20,6 +20,7 @@
 #include <rte_ring.h>
 #include <vector>
 
+#include "arp.h"
 #include "baseline_rcu.h"
 #include "engine/encoder.h"
 #include "fec_stream.h"
@@ -32,6 +33,8 @@
 #include "sender.h"
 
 namespace hde::dp {
+
+class arp_port;
 
 // The worker (stream) that owns page k among n: blocks of 512 pages (2 MiB)
 // stay on one worker, so zero runs coalesce and a page always meets its own
@@ -103,6 +106,22 @@ public:
   const worker_stats &stats() const { return st_; }
   const impair_stats &impaired() const { return impair_.stats(); }
   std::uint16_t id() const { return id_; }
+  // Addressing (arp_port.h), before the worker runs: every frame goes to
+  // next_hop's MAC, and nothing is sent until it is known; ctl (may be
+  // null) carries ARP frames from the main lcore for this worker's queue.
+  void set_addressing(const arp::mac_cell *next_hop, rte_ring *ctl) {
+    next_hop_ = next_hop;
+    ctl_tx_ = ctl;
+  }
+  // The destination refused the stream (negotiate.h's refusal, 0: not);
+  // ours: its limit, theirs: our figure it refused.
+  std::uint8_t refused(std::uint32_t &ours, std::uint32_t &theirs) const {
+    ours = refused_ours_.load(std::memory_order_relaxed);
+    theirs = refused_theirs_.load(std::memory_order_relaxed);
+    return refused_.load(std::memory_order_acquire);
+  }
+  // The destination's reorder window as told in its ACKs (0: not told).
+  std::uint32_t peer_window() const { return peer_window_.load(std::memory_order_relaxed); }
 
 private:
   bytes_buf acquire() override;
@@ -116,6 +135,8 @@ private:
   void tx_out(rte_mbuf *m);
   void tx_enqueue(rte_mbuf *m);
   void seal_flush();
+  void tx_ctl();
+  bool addressed();
   void fec_close(std::uint64_t now);
   void fec_adapt(std::uint64_t now);
 
@@ -156,6 +177,14 @@ private:
   bool seal_copy_[kTxBuf];
   unsigned nseal_ = 0;
   impairer impair_;                // --impair (tests)
+  // Addressing: the next hop's MAC (ARP or --peer-mac) and ARP frames to
+  // send on our queue; a refusal or window from the destination's ACKs.
+  const arp::mac_cell *next_hop_ = nullptr;
+  rte_ring *ctl_tx_ = nullptr;
+  rte_ether_addr dst_mac_{};
+  std::uint32_t wire_frame_ = 0;
+  std::atomic<std::uint8_t> refused_{0};
+  std::atomic<std::uint32_t> refused_ours_{0}, refused_theirs_{0}, peer_window_{0};
   // FEC (--fec): the group being filled, and with --fec auto the loss
   // measured over the last interval (lost + rebuilt over sent).
   fec_sender fec_;
@@ -235,6 +264,9 @@ public:
   // The latest NOTICE's reason (wire::notice_reason; 0: none): advisory, for
   // the message when the destination stays silent.
   std::uint32_t peer_notice() const { return notice_.load(std::memory_order_relaxed); }
+  // ARP on this port (arp_port.h) takes the frames of ARP's EtherType.
+  // Before the lcores run.
+  void set_arp(arp_port *a) { arp_ = a; }
 
 private:
   unsigned poll_queue(std::uint16_t q);
@@ -246,6 +278,7 @@ private:
   const options &o_;
   std::vector<worker *> w_;
   ingress &ing_;
+  arp_port *arp_ = nullptr;
   ack_rx_stats st_;
 };
 

@@ -382,7 +382,9 @@ struct encoder::impl {
   void emit_init() {
     std::byte *w = begin_record(rec.get(), record_type::init, sizeof(init_body));
     put(w, init_body{cache->slot_count(), static_cast<std::uint32_t>(kPageSize),
-                     static_cast<std::uint32_t>(kMaxRecordSize), cfg.streams});
+                     static_cast<std::uint32_t>(kMaxRecordSize), cfg.streams,
+                     cfg.wire_max_frame != 0 ? cfg.wire_max_frame : static_cast<std::uint32_t>(cfg.max_frame),
+                     cfg.window});
     send_record(rec.get(), kRecordHeaderSize + sizeof(init_body));
     close_frame();  // INIT travels alone, as the stream's opening frame
   }

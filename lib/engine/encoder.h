@@ -57,6 +57,12 @@ struct encoder_config {
   std::uint16_t stream = 0;
   std::uint16_t streams = 1;                // streams of this sender, told to the receiver
   std::uint32_t epoch = 1;
+  // Told to the receiver in INIT, which checks them against its own: the
+  // largest frame this sender transmits (0: max_frame; a link's frame when
+  // FEC parity may be longer than the data frames) and the frames it may
+  // hold unacknowledged (0: not said).
+  std::uint32_t wire_max_frame = 0;
+  std::uint32_t window = 0;
 
   // Defaults of a mode (codec, batching) applied on top of this config.
   static encoder_config for_mode(mode m);

@@ -132,8 +132,11 @@ struct init_body {
   std::uint32_t page_size;   // kPageSize
   std::uint32_t max_record;  // largest reassembled record the sender emits
   std::uint32_t streams;     // streams the sender runs in parallel (>= 1)
+  // What the receiver checks against its own (docs/wire-format.md, INIT):
+  std::uint32_t max_frame;   // largest frame (UDP payload) the sender transmits; 0: not said
+  std::uint32_t window;      // frames the sender may hold unacknowledged; 0: not said
 };
-static_assert(sizeof(init_body) == 16);
+static_assert(sizeof(init_body) == 24);
 
 struct zero_body {
   std::uint32_t vm;
