@@ -60,8 +60,21 @@ r = reply_of(b'{"argv": ["no", "such"]}\n')
 check(r is not None and r["ok"] is False and "unknown command" in r["error"], "unknown command gets an error reply")
 r = reply_of(b'{"argv": ["set", "mode"]}\n')
 check(r is not None and r["ok"] is False and "usage" in r["error"], "wrong argument count gets the usage")
-r = reply_of(b'{"argv": ["show", "stats"]}\n' + b'{"argv": ["version"]}\n')
-check(r is not None and r["ok"] is True, "pipelined requests are answered")
+s = conn()
+s.sendall(b'{"argv": ["show", "stats"]}\n' + b'{"argv": ["version"]}\n')
+data = b""
+while data.count(b"\n") < 2:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+s.close()
+try:
+    r1, r2 = [json.loads(x) for x in data.split(b"\n")[:2]]
+except ValueError:
+    r1 = r2 = None
+check(r1 is not None and r1["ok"] is True and "role" in r1["result"] and r2["ok"] is True
+      and r2["result"]["version"].startswith("hde-gateway"), "pipelined requests are answered, each, in order")
 
 # Oversized request: refused, connection closed.
 s = conn()
