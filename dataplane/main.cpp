@@ -446,6 +446,8 @@ int main(int argc, char **argv) {
   ctl::registry reg("hde-gateway 0.1.0");
   ctl::server_config scfg;
   scfg.path = o.ctl_sock.empty() ? ctl::default_socket_path(rte_eal_get_runtime_dir()) : o.ctl_sock;
+  if (o.ctl_gid >= 0)
+    scfg.group = static_cast<gid_t>(o.ctl_gid);
   fleet_sync fsync;  // before srv: the control thread (srv) runs it until srv stops
   ctl::server srv(reg, scfg);
   view.srv = &srv;
@@ -480,7 +482,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (!o.quiet)
-      std::printf("hde-gateway: control socket %s\n", srv.path().c_str());
+      std::printf("hde-gateway: control socket %s (mode %s)\n", srv.path().c_str(),
+                  o.ctl_group.empty() ? "0600" : ("0660, group " + o.ctl_group).c_str());
   }
 
   // Supervisor: completion, failure, timeout, progress, signals.
