@@ -20,16 +20,16 @@ js() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # A long synthetic migration in datacenter mode, paced so it lasts.
 "$GW" --no-huge -m 2048 --no-pci -l 0-1 --log-level=lib.eal:error --file-prefix "$PFX" -- \
-  --role loopback --gen mib=256,rounds=6,dirty=0.3 --sink "$T/out" --mode datacenter --quiet >"$T/gw.log" 2>&1 &
+  --role loopback --gen mib=256,rounds=6,dirty=0.6 --sink "$T/out" --mode datacenter --quiet >"$T/gw.log" 2>&1 &
 GPID=$!
 # (Generating the trace takes a while on a loaded machine.)
 for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { echo "no control socket at $SOCK"; cat "$T/gw.log"; exit 1; }
 # Make the migration outlast every step below, also in slow (sanitizer) builds
-# and on a loaded machine: at 15 Mbit/s it would take minutes (about 340 MB
-# on the wire); the test ends it with `shutdown`. The selector's steps
-# below run at 30 Mbit/s.
-"$CTL" -s "$SOCK" set link-rate 15m >/dev/null
+# and on a loaded machine (where this test has taken 6 minutes): at 12
+# Mbit/s it would take about 10 (some 1.2 GiB of pages, 600 MB on the wire);
+# the test ends it with `shutdown`. The selector's steps run at 30 Mbit/s.
+"$CTL" -s "$SOCK" set link-rate 12m >/dev/null
 
 out=$("$CTL" -s "$SOCK" --format json version) && [ "$(echo "$out" | js 'd["version"]')" = "hde-gateway 0.1.0" ] \
   && ok "version" || bad "version: $out"
@@ -91,7 +91,7 @@ r=$("$CTL" -s "$SOCK" --format json show stats | js 'd["rates"]["pages_per_s"] >
   && ok "show stats has rates" || bad "show stats rates: $r"
 n=$("$CTL" -s "$SOCK" --format json show codecs | js 'all(r["ns_per_page"] > 0 for r in d if r["codec"] != "raw")')
 [ "$n" = True ] && ok "show codecs has ns per page" || bad "show codecs ns_per_page: $n"
-# Paced at 15 Mbit/s with rounds to go: the ETA is a positive number of seconds.
+# Paced at 12 Mbit/s with rounds to go: the ETA is a positive number of seconds.
 e=$("$CTL" -s "$SOCK" --format json show migrations | js 'isinstance(d[0]["eta_s"], (int, float)) and d[0]["eta_s"] > 0 and d[0]["state"] == "sending"')
 [ "$e" = True ] && ok "show migrations has an ETA" || bad "show migrations ETA: $e"
 t=$("$CTL" -s "$SOCK" --format json show stats | js 'all(k in d["transport"][0] for k in ("delivery_mbps", "bottleneck_mbps", "min_rtt_us", "srtt_us", "loss_rate", "spurious", "state", "fec_rebuilt")) and d["transport"][0]["frames"] > 0')
@@ -121,7 +121,7 @@ for _ in $(seq 30); do
   [[ "$a10" != *zstd* ]] && break
   sleep 0.1
 done
-"$CTL" -s "$SOCK" set link-rate 15m >/dev/null
+"$CTL" -s "$SOCK" set link-rate 12m >/dev/null
 [ -n "$a10" ] && [[ "$a10" != *zstd* ]] && ok "set link-rate 10g mid-migration: the selector moves off zstd ($a30 -> $a10)"   || bad "set link-rate 10g: selector still $a10"
 # Estimates export and import (merge) as JSON.
 # (The import merges every estimate of the file: its reply counts them.)
