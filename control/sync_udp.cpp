@@ -43,23 +43,24 @@ bool valid_addr(const std::string &addr) {
   return to_sockaddr(addr, sa);
 }
 
-bool read_key_file(const std::string &path, std::vector<std::uint8_t> &key, std::string &err) {
+bool read_key_file(const std::string &path, std::vector<std::uint8_t> &key, std::string &err, const char *what) {
+  const std::string label = what;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    err = "sync key file " + path + ": " + std::strerror(errno);
+    err = label + " " + path + ": " + std::strerror(errno);
     return false;
   }
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    err = "sync key file " + path + ": not a regular file";
+    err = label + " " + path + ": not a regular file";
     return false;
   }
   if ((st.st_mode & 077) != 0) {
     close(fd);
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    err = "sync key file " + path + " has mode " + mode +
+    err = label + " " + path + " has mode " + mode +
           ": it must not be readable or writable by group or others (chmod 600 " + path + ")";
     return false;
   }
@@ -71,7 +72,7 @@ bool read_key_file(const std::string &path, std::vector<std::uint8_t> &key, std:
   while (n > 0 && (b[n - 1] == '\n' || b[n - 1] == '\r'))
     --n;
   if (n < 16 || n > 4096) {
-    err = "sync key file " + path + ": the key must be 16 to 4096 bytes (e.g. head -c 32 /dev/urandom | base64 > FILE), it is " +
+    err = label + " " + path + ": the key must be 16 to 4096 bytes (e.g. head -c 32 /dev/urandom | base64 > FILE), it is " +
           std::to_string(n);
     return false;
   }

@@ -16,7 +16,8 @@ bool valid_addr(const std::string &addr);
 
 // The key: the file's bytes (a trailing newline dropped), 16..4096 bytes.
 // Refused when the file is readable or writable by group or others.
-bool read_key_file(const std::string &path, std::vector<std::uint8_t> &key, std::string &err);
+bool read_key_file(const std::string &path, std::vector<std::uint8_t> &key, std::string &err,
+                   const char *what = "sync key file");
 
 // Milliseconds of a steady clock, and of the wall clock (epochs).
 std::uint64_t steady_ms();

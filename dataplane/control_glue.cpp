@@ -1,5 +1,6 @@
 // control_glue.cpp — control commands and telemetry over the gateway's state.
 #include "control_glue.h"
+#include "frame_crypto.h"
 
 #include <chrono>
 #include <cctype>
@@ -488,6 +489,62 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
                return;
              }
              r.result = {{"path", a[0]}, {"estimates", doc["estimates"].size()}};
+           }});
+  reg.add({"show crypto", "show crypto",
+           "frame encryption: device, key ids (newest, old in its grace period), the peer's, counters", 0, 0, true,
+           [&v](args, ctl::reply &r) {
+             if (v.crypto == nullptr) {
+               r.result = {{"enabled", false},
+                           {"reason", v.opt->no_encrypt ? "--no-encrypt" : "no --key-file"}};
+               if (v.drx != nullptr)
+                 r.result["sealed_no_key"] = v.drx->stats().sealed_no_key;
+               return;
+             }
+             const frame_crypto::status st = v.crypto->get_status();
+             const crypto_lane_stats &t = st.total;
+             r.result = {{"enabled", true},
+                         {"cipher", "AES-256-GCM"},
+                         {"device", st.device},
+                         {"driver", st.driver},
+                         {"key_id", st.newest_id},
+                         {"old_key_id", st.old_id},
+                         {"peer_accepts", st.peer_accepts},
+                         {"sending_with", st.sending_newest ? st.newest_id : st.old_id},
+                         {"grace_left_s", st.grace_left_s},
+                         {"rotations", st.rotations},
+                         {"sealed", t.sealed},
+                         {"opened", t.opened},
+                         {"bytes", t.bytes},
+                         {"auth_fail", t.auth_fail},
+                         {"unknown_key", t.unknown_key},
+                         {"unsealed", t.unsealed},
+                         {"bad_seal", t.bad_seal},
+                         {"seal_fail", t.seal_fail}};
+             if (v.drx != nullptr) {
+               const dest_stats d = v.drx->stats();
+               r.result["replayed"] = d.replayed;
+               r.result["notices_sent"] = d.notices;
+             }
+             if (v.acks != nullptr) {
+               r.result["notices_received"] = v.acks->stats().notices;
+               r.result["peer_notice"] = v.acks->peer_notice();
+             }
+           }});
+  reg.add({"key rotate", "key rotate PATH",
+           "switch to the key in PATH: both keys are accepted for --key-grace-s; frames go under the new one "
+           "once the peer holds it too (rotate both gateways)",
+           1, 1, true, [&v](args a, ctl::reply &r) {
+             if (v.crypto == nullptr) {
+               r.fail("frames are not encrypted here (no --key-file): there is no key to rotate");
+               return;
+             }
+             std::string err;
+             if (!v.crypto->rotate(a[0], err)) {
+               r.fail(err);
+               return;
+             }
+             const frame_crypto::status st = v.crypto->get_status();
+             r.result = {{"key_id", st.newest_id}, {"old_key_id", st.old_id}, {"grace_s", v.opt->key_grace_s}};
            }});
   reg.add({"set mode", "set mode datacenter|internet|hybrid", "switch mode live (codec and batching follow)", 1, 1,
            true, [&v, need_source](args a, ctl::reply &r) {

@@ -21,6 +21,8 @@
 
 namespace hde::dp {
 
+class frame_crypto;
+
 struct gateway_view {
   const options *opt = nullptr;
   std::vector<worker *> workers;  // source side, may be empty
@@ -39,6 +41,7 @@ struct gateway_view {
   ctl::server *srv = nullptr;
   ctl::registry *reg = nullptr;
   selector_service *sel = nullptr;  // source side
+  frame_crypto *crypto = nullptr;   // --key-file, may be null
 };
 
 void register_commands(ctl::registry &reg, gateway_view &v);

@@ -3,6 +3,7 @@
 #include "dest.h"
 
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <string>
 #include <rte_cycles.h>
@@ -148,8 +149,8 @@ struct dest_decoder::stream : page_sink {
   std::uint32_t refuse_value = 0;
 };
 
-dest_decoder::dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out)
-    : rx_(rx), o_(rx.o_), index_(index), in_(in), out_(out) {
+dest_decoder::dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out, crypto_lane *lane)
+    : lane_(lane), rx_(rx), o_(rx.o_), index_(index), in_(in), out_(out) {
   ack_delay_tsc_ = rte_get_tsc_hz() / 5000;  // 200 us
   repair_retry_tsc_ = rte_get_tsc_hz() / 20;  // ask for a missing page again after 50 ms
   active_.reserve(streams_.size());
@@ -177,8 +178,36 @@ void dest_decoder::add_decoded(decoder_stats &t) const {
   }
 }
 
-// A DATA frame whose envelope, header and CRC dest_rx has checked.
-void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
+// Sealed frames: a stream start (seq 0 with an epoch new to its stream id)
+// is a restart of the source only if that epoch was never seen on this
+// stream id and the seal's clock is within --replay-window-s of ours: an INIT
+// replayed from an old capture must not throw away the stream in progress.
+bool dest_decoder::replayed_start(std::uint16_t stream, std::uint32_t epoch, std::uint32_t sent_s) {
+  auto &past = past_epochs_[stream];
+  for (std::uint32_t e : past)
+    if (e == epoch)
+      return true;
+  if (o_.replay_window_s != 0) {
+    const auto now_s = static_cast<std::uint32_t>(std::time(nullptr));
+    const auto age = static_cast<std::int32_t>(now_s - sent_s);
+    if (age > static_cast<std::int32_t>(o_.replay_window_s) || -age > static_cast<std::int32_t>(o_.replay_window_s)) {
+      if (!stale_reported_) {
+        stale_reported_ = true;
+        std::fprintf(stderr, "hde-gateway: stream %u: a stream start sealed %d s %s our clock ignored (a replay, or "
+                     "clocks more than --replay-window-s %u s apart)\n", stream, age < 0 ? -age : age,
+                     age < 0 ? "ahead of" : "behind", o_.replay_window_s);
+      }
+      return true;
+    }
+  }
+  std::copy(past.begin(), past.end() - 1, past.begin() + 1);
+  past[0] = epoch;
+  return false;
+}
+
+// A DATA frame whose envelope, header and CRC dest_rx has checked (and,
+// sealed, that authenticated: sent_s is its seal's clock).
+void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now, std::uint32_t sent_s) {
   const std::byte *p = rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4);
   const auto h = wire::load<wire::frame_header>(p);
   auto &sp = streams_[h.stream];
@@ -195,6 +224,12 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     // the state of the current one.
     if (h.seq != 0) {
       ++st_.stale_epoch;
+      rte_pktmbuf_free(m);
+      return;
+    }
+    if (lane_ != nullptr && replayed_start(h.stream, h.epoch, sent_s)) {
+      ++st_.stale_epoch;
+      ++st_.replayed;
       rte_pktmbuf_free(m);
       return;
     }
@@ -229,6 +264,8 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     break;
   case recv_window<rte_mbuf *>::verdict::duplicate:
     ++st_.duplicates;
+    if (lane_ != nullptr)
+      ++st_.replayed;  // authentic, already delivered: never applied twice
     ++s.dup_count;  // the source learns whether it resent this frame needlessly
     s.last_dup_seq = h.seq;
     rte_pktmbuf_free(m);
@@ -236,6 +273,8 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now) {
     return;
   case recv_window<rte_mbuf *>::verdict::too_far:
     ++st_.too_far;
+    if (lane_ != nullptr)
+      ++st_.replayed;
     s.ack_due = true;
     rte_pktmbuf_free(m);
     return;
@@ -347,8 +386,18 @@ void dest_decoder::on_parity(rte_mbuf *m, std::uint64_t now) {
   st_.fec_bad += after.bad - before.bad;
 }
 
-// Address the frame to the source and queue it for dest_rx to transmit.
+// Seal the frame (--key-file), address it to the source and queue it for
+// dest_rx to transmit.
 bool dest_decoder::reply(rte_mbuf *m, std::size_t len) {
+  if (lane_ != nullptr) {
+    m->data_len = static_cast<std::uint16_t>(kL2L4 + len);
+    m->pkt_len = m->data_len;
+    rte_mbuf *out;
+    if (lane_->seal(&m, 1, &out, wire::kSealFromDest) == 0)
+      return false;  // freed; sent again later like a lost reply
+    m = out;
+    len += wire::kSealOverhead;
+  }
   write_envelope(m, rx_.reply_, static_cast<std::uint16_t>(len));
   if (rte_ring_sp_enqueue(out_, m) != 0) {
     ++st_.reply_full;
@@ -365,7 +414,8 @@ void dest_decoder::send_ack(stream &s) {
     return;
   }
   ack_info a;
-  s.win.fill_ack(a, ack_blocks_for(s.reply_frame, wire::kFrameHeaderSize));
+  const std::size_t seal = lane_ != nullptr ? wire::kSealOverhead : 0;
+  s.win.fill_ack(a, ack_blocks_for(s.reply_frame - seal, wire::kFrameHeaderSize));
   a.window_log2 = s.window_log2;
   a.refuse = static_cast<std::uint8_t>(s.refused);
   a.refuse_value = s.refuse_value;
@@ -395,7 +445,8 @@ void dest_decoder::send_ack(stream &s) {
 // REPAIR frames: the stream's missing pages not asked for in the last
 // repair_retry_tsc_, up to 8 frames per call.
 void dest_decoder::send_repairs(stream &s, std::uint64_t now) {
-  const std::size_t per_frame = (s.reply_frame - wire::kFrameHeaderSize) / sizeof(wire::repair_entry);
+  const std::size_t seal = lane_ != nullptr ? wire::kSealOverhead : 0;
+  const std::size_t per_frame = (s.reply_frame - seal - wire::kFrameHeaderSize) / sizeof(wire::repair_entry);
   auto it = s.missing.begin();
   for (int frames = 0; frames < 8 && it != s.missing.end(); ++frames) {
     rte_mbuf *m = nullptr;
@@ -431,12 +482,78 @@ void dest_decoder::send_repairs(stream &s, std::uint64_t now) {
   }
 }
 
+// Tell the source why its frames are dropped here (never sealed: the source
+// may hold no key or another one). Advisory: it only words its message.
+void dest_decoder::send_notice(wire::notice_reason why, std::uint32_t epoch, std::uint64_t now) {
+  ++st_.not_opened;
+  if (now < next_notice_)
+    return;
+  next_notice_ = now + rte_get_tsc_hz() / 10;
+  rte_mbuf *m = rte_pktmbuf_alloc(rx_.pool_);
+  if (m == nullptr) {
+    ++st_.ack_alloc_fail;
+    return;
+  }
+  wire::frame_header h = reply_header(wire::frame_type::notice, 0, epoch);
+  h.ack = static_cast<std::uint32_t>(why);
+  auto *p = rte_pktmbuf_mtod_offset(m, std::byte *, kL2L4);
+  std::memcpy(p, &h, sizeof h);
+  wire::seal_frame({p, wire::kFrameHeaderSize});
+  write_envelope(m, rx_.reply_, wire::kFrameHeaderSize);
+  if (rte_ring_sp_enqueue(out_, m) != 0) {
+    ++st_.reply_full;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  ++st_.notices;
+}
+
 unsigned dest_decoder::poll(std::uint64_t now) {
   // Between polls no page is being written: the place to answer the seal.
   if (!sealed_.load(std::memory_order_relaxed) && rx_.seal_.load(std::memory_order_acquire))
     sealed_.store(true, std::memory_order_release);
   rte_mbuf *m[kBurst];
-  const unsigned n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(m), kBurst, nullptr);
+  std::uint32_t sent_s[kBurst] = {};
+  unsigned n = rte_ring_sc_dequeue_burst(in_, reinterpret_cast<void **>(m), kBurst, nullptr);
+  if (n != 0) {
+    // Authenticate first: nothing of a frame that fails is looked at again.
+    bool ok[kBurst];
+    if (lane_ != nullptr) {
+      const std::uint64_t unknown = lane_->stats().unknown_key;
+      lane_->open(m, n, wire::kSealFromSource, ok, sent_s);
+      const bool unknown_key = lane_->stats().unknown_key != unknown;
+      for (unsigned i = 0; i < n; ++i)
+        if (!ok[i]) {
+          const auto h = wire::load<wire::frame_header>(rte_pktmbuf_mtod_offset(m[i], const std::byte *, kL2L4));
+          send_notice((h.flags & wire::kFrameFlagSealed) == 0 ? wire::notice_reason::need_sealed
+                      : unknown_key                         ? wire::notice_reason::unknown_key
+                                                            : wire::notice_reason::auth_fail,
+                      h.epoch, now);
+        }
+    } else {
+      for (unsigned i = 0; i < n; ++i) {
+        const auto h = wire::load<wire::frame_header>(rte_pktmbuf_mtod_offset(m[i], const std::byte *, kL2L4));
+        ok[i] = (h.flags & wire::kFrameFlagSealed) == 0;
+        if (!ok[i]) {
+          ++st_.sealed_no_key;
+          send_notice(wire::notice_reason::cannot_open, h.epoch, now);
+        }
+      }
+    }
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      if (ok[i]) {
+        sent_s[k] = sent_s[i];
+        m[k++] = m[i];
+      } else {
+        rte_pktmbuf_free(m[i]);
+      }
+    }
+    if (lane_ != nullptr)
+      st_.opened += k;
+    st_.accepted += k;
+    n = k;
+  }
   if (n != 0)
     low_mbufs_ = rte_mempool_avail_count(rx_.pool_) < kMbufReserve;
   for (unsigned i = 0; i < n; ++i) {
@@ -446,7 +563,7 @@ unsigned dest_decoder::poll(std::uint64_t now) {
         static_cast<std::uint8_t>(wire::frame_type::fec))
       on_parity(m[i], now);
     else
-      on_frame(m[i], now);
+      on_frame(m[i], now, sent_s[i]);
   }
   // ACKs first, then decoding: a slow decode never delays what the source
   // learns (its loss detection times every frame from its ACK).
@@ -494,7 +611,8 @@ unsigned dest_rx::mbufs_needed(const options &o) {
          2 * (fec_receiver::kHold + fec_receiver::kGroups * kFecMaxM);
 }
 
-dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool)
+dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool, frame_crypto *crypto,
+                 unsigned first_lane)
     : o_(o), port_(port), nrxq_(nrxq), pool_(pool), sink_(o.max_vm_mb << 20) {
   reply_.src_mac = port_mac(port);
   reply_.src_ip = o.dst_ip;
@@ -523,7 +641,8 @@ dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_m
       error_ = "cannot create the decoder rings: " + std::string(rte_strerror(rte_errno));
       return;
     }
-    dec_.push_back(std::make_unique<dest_decoder>(*this, i, in, out));
+    dec_.push_back(std::make_unique<dest_decoder>(*this, i, in, out,
+                                                  crypto != nullptr ? &crypto->lane(first_lane + i) : nullptr));
   }
 }
 

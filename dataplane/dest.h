@@ -33,6 +33,8 @@
 
 #include "arp_port.h"
 #include "engine/decoder.h"
+#include "frame_crypto.h"
+#include "wire/format.h"
 #include "image_sink.h"
 #include "lcore.h"
 #include "options.h"
@@ -69,6 +71,14 @@ struct alignas(64) dest_stats {
   // too late to help or for an unknown stream, and malformed parity.
   std::uint64_t fec_parity = 0, fec_rebuilt = 0, fec_unrecoverable = 0, fec_too_late = 0, fec_bad = 0;
   std::uint64_t bad_stream = 0;    // stream id out of range
+  // --key-file: DATA and FEC frames that authenticated, those that did not
+  // (the lane counts why: auth_fail, unknown_key, unsealed, bad_seal),
+  // sealed frames that came to a destination without a key, authentic
+  // frames the window had already delivered or could not hold (replays
+  // included: a copy of an earlier frame is authentic but never applied
+  // twice), and NOTICE frames sent back to say why.
+  std::uint64_t opened = 0, not_opened = 0, sealed_no_key = 0, replayed = 0, notices = 0;
+  std::uint64_t accepted = 0;      // DATA/FEC frames accepted for their stream (authentic when sealed)
   std::uint64_t drops[kRxDropCount] = {};
   std::uint64_t header_errors[kErrorCount] = {};  // frames rejected by parse_frame_header
 };
@@ -77,7 +87,7 @@ class dest_rx;
 
 class dest_decoder final : public task {
 public:
-  dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out);
+  dest_decoder(dest_rx &rx, unsigned index, rte_ring *in, rte_ring *out, crypto_lane *lane = nullptr);
   ~dest_decoder() override;
   unsigned poll(std::uint64_t now) override;
   const char *name() const override { return "dest-decode"; }
@@ -99,13 +109,21 @@ public:
 
 private:
   struct stream;
-  void on_frame(rte_mbuf *m, std::uint64_t now);
+  void on_frame(rte_mbuf *m, std::uint64_t now, std::uint32_t sent_s = 0);
   void on_parity(rte_mbuf *m, std::uint64_t now);
   void settle(stream &s, rte_mbuf *m);
   void drain(stream &s);
   void send_ack(stream &s);
   void send_repairs(stream &s, std::uint64_t now);
   bool reply(rte_mbuf *m, std::size_t len);
+  void send_notice(wire::notice_reason why, std::uint32_t epoch, std::uint64_t now);
+  crypto_lane *lane_;
+  std::uint64_t next_notice_ = 0;  // NOTICE frames: at most 10 a second
+  // Sealed streams: the epochs each stream id has had (a replayed INIT of
+  // one of them is not a restart), and whether a stale start was reported.
+  std::array<std::array<std::uint32_t, 16>, 256> past_epochs_{};
+  bool stale_reported_ = false;
+  bool replayed_start(std::uint16_t stream, std::uint32_t epoch, std::uint32_t sent_s);
 
   dest_rx &rx_;
   const options &o_;
@@ -122,7 +140,9 @@ private:
 
 class dest_rx final : public task {
 public:
-  dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool);
+  // crypto: --key-file (decoder i opens and seals on lane first_lane + i).
+  dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_mempool *pool,
+          frame_crypto *crypto = nullptr, unsigned first_lane = 0);
   ~dest_rx() override;
   unsigned poll(std::uint64_t now) override;
   const char *name() const override { return "dest-rx"; }

@@ -52,16 +52,15 @@ public:
       held_ = m;
       return;
     }
-    // The duplicate's reference is taken before m leaves: once emitted it
-    // may belong to another lcore.
-    const bool dup = chance(spec_.dup);
-    if (dup) {
+    // The duplicate is a copy, made before m leaves (once emitted it may
+    // belong to another lcore): a receiver that opens a sealed frame in
+    // place must not see its twin change under it, as on a real wire.
+    rte_mbuf *twin = chance(spec_.dup) ? rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX) : nullptr;
+    if (twin != nullptr)
       ++st_.duplicated;
-      rte_mbuf_refcnt_update(m, 1);
-    }
     emit(m);
-    if (dup)
-      emit(m);
+    if (twin != nullptr)
+      emit(twin);
     if (held_ != nullptr)
       ++st_.reordered;  // it goes out after a frame sent later
     release(emit);

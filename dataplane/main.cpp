@@ -21,6 +21,7 @@
 
 #include "arp_port.h"
 #include "control_glue.h"
+#include "frame_crypto.h"
 #include "dest.h"
 #include "feeder.h"
 #include "generator.h"
@@ -225,6 +226,31 @@ int main(int argc, char **argv) {
   ep.dst_port = o.udp_port;
   const std::uint32_t epoch = static_cast<std::uint32_t>(rte_rdtsc() ^ (std::uint64_t(getpid()) << 16)) | 1u;
 
+  // --key-file: frames sealed with AES-256-GCM. Lanes (one queue pair each):
+  // the source's workers, its ACK receiver, then the destination's decoders.
+  std::unique_ptr<frame_crypto> crypto;
+  const unsigned src_lanes = is_src ? nstreams + 1u : 0u;
+  if (!o.key_file.empty()) {
+    crypto = std::make_unique<frame_crypto>();
+    frame_crypto::config cc;
+    cc.key_file = o.key_file;
+    cc.device = o.crypto_dev;
+    cc.lanes = src_lanes + (is_dst ? o.decoders : 0u);
+    cc.grace_s = o.key_grace_s;
+    std::string err;
+    if (!crypto->init(cc, err)) {
+      std::fprintf(stderr, "hde-gateway: %s\n", err.c_str());
+      return 1;
+    }
+    if (!o.quiet) {
+      const frame_crypto::status st = crypto->get_status();
+      std::printf("hde-gateway: frames sealed with AES-256-GCM on %s (%s), key id %d\n", st.device.c_str(),
+                  st.driver.c_str(), st.newest_id);
+    }
+  } else if (!o.quiet && o.no_encrypt) {
+    std::printf("hde-gateway: --no-encrypt: frames travel in clear\n");
+  }
+
   // Live configuration, read by workers through RCU, written by the control thread.
   auto live_ptr = std::make_unique<live_config_store>();
   live_config_store &live = *live_ptr;
@@ -273,18 +299,19 @@ int main(int argc, char **argv) {
     std::vector<worker *> raw;
     sel = std::make_unique<selector_service>(nstreams, &live, static_cast<double>(rte_get_tsc_hz()));
     for (std::uint16_t i = 0; i < nstreams; ++i) {
-      workers.push_back(std::make_unique<worker>(o, i, src_port, i, pool, ep, epoch, &live));
+      workers.push_back(std::make_unique<worker>(o, i, src_port, i, pool, ep, epoch, &live,
+                                                 crypto ? &crypto->lane(i) : nullptr));
       workers.back()->set_selector_port(sel->port(i));
       raw.push_back(workers.back().get());
     }
     ing = std::make_unique<ingress>(feed, raw);
-    acks = std::make_unique<ack_rx>(src_port, src_rxq, o, raw, *ing);
+    acks = std::make_unique<ack_rx>(src_port, src_rxq, o, raw, *ing, crypto ? &crypto->lane(nstreams) : nullptr);
     if (qemu_src)
       for (const std::string &a : split_paths(o.qemu_listen))
         qings.push_back(std::make_unique<qemu_ingress>(o, raw, static_cast<std::uint32_t>(qings.size()), a));
   }
   if (is_dst) {
-    drx = std::make_unique<dest_rx>(o, dst_port, dst_rxq, pool);
+    drx = std::make_unique<dest_rx>(o, dst_port, dst_rxq, pool, crypto.get(), src_lanes);
     if (!drx->setup_error().empty()) {
       std::fprintf(stderr, "hde-gateway: %s\n", drx->setup_error().c_str());
       return 1;
@@ -424,6 +451,9 @@ int main(int argc, char **argv) {
   view.srv = &srv;
   view.reg = &reg;
   view.sel = sel.get();
+  view.crypto = crypto.get();
+  if (crypto)  // key rotation's grace period, and retired keys freed
+    srv.add_timer(100, [&crypto] { crypto->tick(); });
   if (sel)  // the learning selector runs on the control thread
     srv.add_timer(10, [&sel, &view] { sel->tick(view.workers, rte_rdtsc()); });
   register_commands(reg, view);
@@ -465,6 +495,35 @@ int main(int argc, char **argv) {
   std::uint64_t next_check = 0, next_print = t0 + hz, complete_at = 0, last_rx = t0, last_frames = 0, failed_at = 0;
   std::uint64_t refused_at = 0;
   bool draining = false;
+  // Why a gateway gives up: the peer may be down, or it may drop our frames
+  // (another key, no key): NOTICE frames and authentication failures say so.
+  auto why_no_ack = [&]() -> std::string {
+    if (!acks)
+      return "is the destination up?";
+    const std::uint32_t n = acks->peer_notice();
+    if (n == static_cast<std::uint32_t>(wire::notice_reason::auth_fail))
+      return "the destination rejects our frames: they fail authentication there (another key?)";
+    if (n == static_cast<std::uint32_t>(wire::notice_reason::unknown_key))
+      return "the destination rejects our frames: it does not hold our key id (rotate the key there too)";
+    if (n == static_cast<std::uint32_t>(wire::notice_reason::need_sealed))
+      return "the destination rejects our frames: it requires sealed frames (give --key-file here too)";
+    if (n == static_cast<std::uint32_t>(wire::notice_reason::cannot_open))
+      return "the destination rejects our frames: it has no key to open them (give it --key-file)";
+    if (acks->stats().not_opened != 0)
+      return std::to_string(acks->stats().not_opened) +
+             " replies from the destination failed authentication here (another key?)";
+    return "is the destination up?";
+  };
+  auto why_no_frames = [&]() -> std::string {
+    const dest_stats d = drx->stats();
+    const std::string head = "no authentic frames for " + std::to_string(o.timeout_s) + " s: ";
+    if (d.sealed_no_key != 0)
+      return head + std::to_string(d.sealed_no_key) + " sealed frames arrived, and this gateway has no --key-file";
+    if (d.not_opened != 0)
+      return head + std::to_string(d.not_opened) + " frames failed authentication (another key, or frames in "
+             "clear from a source without --key-file; hdectl show crypto)";
+    return "no frames for " + std::to_string(o.timeout_s) + " s: is the source up?";
+  };
   sup.fn = [&](std::uint64_t now) -> unsigned {
     if (now < next_check)
       return 0;
@@ -568,7 +627,7 @@ int main(int argc, char **argv) {
         g_quit = true;
       } else if (!all_listening && now > progress &&
                  now - progress > o.timeout_s * hz) {
-        std::fprintf(stderr, "hde-gateway: no acknowledgement for %u s: is the destination up?\n", o.timeout_s);
+        std::fprintf(stderr, "hde-gateway: no acknowledgement for %u s: %s\n", o.timeout_s, why_no_ack().c_str());
         rc = 1;
         g_quit = true;
       }
@@ -588,13 +647,13 @@ int main(int argc, char **argv) {
           std::printf("hde-gateway: source: every frame of the last round acknowledged\n");
         g_quit = true;
       } else if (now > progress && now - progress > o.timeout_s * hz) {
-        std::fprintf(stderr, "hde-gateway: no acknowledgement for %u s: is the destination up?\n", o.timeout_s);
+        std::fprintf(stderr, "hde-gateway: no acknowledgement for %u s: %s\n", o.timeout_s, why_no_ack().c_str());
         rc = 1;
         g_quit = true;
       }
     }
     if (o.r == role::dest) {
-      if (const std::uint64_t f = drx->stats().frames; f != last_frames) {
+      if (const std::uint64_t f = drx->stats().accepted; f != last_frames) {
         last_frames = f;
         last_rx = now;
       }
@@ -610,7 +669,7 @@ int main(int argc, char **argv) {
           if (now - complete_at > hz)
             g_quit = true;
         } else if (eg->vms() != 0 && now > last_rx && now - last_rx > o.timeout_s * hz) {
-          std::fprintf(stderr, "hde-gateway: no frames for %u s: is the source up?\n", o.timeout_s);
+          std::fprintf(stderr, "hde-gateway: %s\n", why_no_frames().c_str());
           rc = 1;
           g_quit = true;
         }
@@ -621,7 +680,7 @@ int main(int argc, char **argv) {
         if (o.exit_on_complete && now - complete_at > hz)
           g_quit = true;
       } else if (now > last_rx && now - last_rx > o.timeout_s * hz) {
-        std::fprintf(stderr, "hde-gateway: no frames for %u s: is the source up?\n", o.timeout_s);
+        std::fprintf(stderr, "hde-gateway: %s\n", why_no_frames().c_str());
         rc = 1;
         g_quit = true;
       }
@@ -815,6 +874,27 @@ int main(int argc, char **argv) {
     if (w->peer_window() != 0 && w->peer_window() < o.window)
       std::printf("  stream %u: the destination's reorder window is %u frames (ours %u): in flight kept to it\n",
                   w->id(), w->peer_window(), o.window);
+  if (crypto) {
+    const frame_crypto::status st = crypto->get_status();
+    const crypto_lane_stats &t = st.total;
+    std::printf("  crypto: AES-256-GCM on %s (%s), key id %d, rotations %llu; sealed %llu opened %llu, "
+                "%.2f MB; auth_fail %llu unknown_key %llu unsealed %llu bad_seal %llu seal_fail %llu",
+                st.device.c_str(), st.driver.c_str(), st.newest_id, (unsigned long long)st.rotations,
+                (unsigned long long)t.sealed, (unsigned long long)t.opened, t.bytes / 1e6,
+                (unsigned long long)t.auth_fail, (unsigned long long)t.unknown_key, (unsigned long long)t.unsealed,
+                (unsigned long long)t.bad_seal, (unsigned long long)t.seal_fail);
+    if (drx)
+      std::printf(", replayed %llu, notices sent %llu", (unsigned long long)drx->stats().replayed,
+                  (unsigned long long)drx->stats().notices);
+    std::printf("\n");
+  } else if (drx && (drx->stats().sealed_no_key != 0)) {
+    std::printf("  crypto: none here; %llu sealed frames dropped (no --key-file)\n",
+                (unsigned long long)drx->stats().sealed_no_key);
+  }
+  if (acks && (acks->stats().notices != 0 || acks->stats().not_opened != 0))
+    std::printf("  source: %llu NOTICE frames from the destination (last reason %u), %llu replies not opened\n",
+                (unsigned long long)acks->stats().notices, acks->peer_notice(),
+                (unsigned long long)acks->stats().not_opened);
   if (o.impair.any()) {  // tests: what --impair did to this gateway's frames
     impair_stats t{};
     for (auto &w : workers) {
@@ -857,6 +937,7 @@ int main(int argc, char **argv) {
   dst_arp.reset();
   qings.clear();    // their page pools, before EAL goes
   live_ptr.reset();  // its RCU state lives in DPDK memory
+  crypto.reset();    // sessions and pools, and the device stopped before EAL closes it
   for (std::uint16_t port : {src_port, dst_port})
     if (rte_eth_dev_is_valid_port(port) && (port == src_port ? is_src : is_dst)) {
       rte_eth_dev_stop(port);

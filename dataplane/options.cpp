@@ -92,6 +92,15 @@ void print_usage(const char *prog) {
       "  --sync-key-file F    fleet sync: the fleet's pre-shared key (16..4096 bytes; refused when\n"
       "                       group or others may read it)\n"
       "  --sync-interval-ms N fleet sync: gossip round (default 500)\n"
+      "  --key-file F         seal every frame with AES-256-GCM under the key derived from F's\n"
+      "                       secret (16..4096 bytes, e.g. head -c 32 /dev/urandom | base64 > F;\n"
+      "                       refused when group or others may read it); both gateways need it\n"
+      "  --no-encrypt         internet or hybrid mode without --key-file: frames travel in clear\n"
+      "  --crypto-dev NAME    cryptodev to use (default: the first with AES-256-GCM from EAL's\n"
+      "                       --vdev/-a, else crypto_aesni_gcm, else crypto_openssl)\n"
+      "  --key-grace-s N      after `hdectl key rotate`, the old key stays accepted N s (default 60)\n"
+      "  --replay-window-s N  dest, sealed: a stream start whose seal is more than N s off our\n"
+      "                       clock is a replay (default 300; 0: epochs seen before only)\n"
       "  --config FILE        settings from a TOML file (keys are these option names with\n"
       "                       '_' for '-'); options on the command line override it\n",
       prog);
@@ -234,7 +243,8 @@ bool parse_argv(int argc, char **argv, options &o) {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_decoders, o_mode, o_codec, o_cache, o_mtu, o_port,
     o_udp, o_src, o_dst, o_peer_mac, o_gateway, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
     o_fault, o_impair, o_fec, o_qlisten, o_qconnect, o_qbuffer, o_qrecord,
-    o_node_id, o_sync_listen, o_peers, o_sync_key, o_sync_interval
+    o_node_id, o_sync_listen, o_peers, o_sync_key, o_sync_interval,
+    o_key_file, o_no_encrypt, o_crypto_dev, o_key_grace, o_replay_window
   };
   static const option longopts[] = {
       {"role", required_argument, nullptr, o_role},       {"trace", required_argument, nullptr, o_trace},
@@ -263,6 +273,11 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"sync-listen", required_argument, nullptr, o_sync_listen},
       {"peers", required_argument, nullptr, o_peers},
       {"sync-key-file", required_argument, nullptr, o_sync_key},
+      {"key-file", required_argument, nullptr, o_key_file},
+      {"no-encrypt", no_argument, nullptr, o_no_encrypt},
+      {"crypto-dev", required_argument, nullptr, o_crypto_dev},
+      {"key-grace-s", required_argument, nullptr, o_key_grace},
+      {"replay-window-s", required_argument, nullptr, o_replay_window},
       {"sync-interval-ms", required_argument, nullptr, o_sync_interval},
       {nullptr, 0, nullptr, 0}};
   bool have_role = false;
@@ -429,6 +444,19 @@ bool parse_argv(int argc, char **argv, options &o) {
       break;
     }
     case o_sync_key: o.sync_key_file = optarg; break;
+    case o_key_file: o.key_file = optarg; break;
+    case o_no_encrypt: o.no_encrypt = true; break;
+    case o_crypto_dev: o.crypto_dev = optarg; break;
+    case o_key_grace:
+      if (!parse_u64(optarg, 0, 86400, v))
+        return bad("--key-grace-s", optarg);
+      o.key_grace_s = static_cast<std::uint32_t>(v);
+      break;
+    case o_replay_window:
+      if (!parse_u64(optarg, 0, 86400, v))
+        return bad("--replay-window-s", optarg);
+      o.replay_window_s = static_cast<std::uint32_t>(v);
+      break;
     case o_sync_interval:
       if (!parse_u64(optarg, 10, 60000, v))
         return bad("--sync-interval-ms (10..60000)", optarg);
@@ -500,6 +528,16 @@ bool parse_argv(int argc, char **argv, options &o) {
   if (o.r == role::loopback && (o.have_peer_mac || o.gateway_ip != 0)) {
     std::fprintf(stderr, "hde-gateway: --peer-mac and --gateway-ip are for --role source or dest (loopback's two "
                  "ports find each other by ARP)\n");
+    return false;
+  }
+  if (!o.key_file.empty() && o.no_encrypt) {
+    std::fprintf(stderr, "hde-gateway: --key-file and --no-encrypt contradict each other\n");
+    return false;
+  }
+  if (o.r != role::dest && o.key_file.empty() && !o.no_encrypt && o.m != mode::datacenter) {
+    std::fprintf(stderr, "hde-gateway: %s mode sends guest memory across networks you do not control: give "
+                 "--key-file FILE (both gateways; head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE) or "
+                 "--no-encrypt\n", o.m == mode::hybrid ? "hybrid" : "internet");
     return false;
   }
   if (o.r != role::source && o.sink.empty() && !qemu_dst) {

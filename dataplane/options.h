@@ -66,6 +66,13 @@ struct options {
   std::string peers;               // IP:PORT,... of other gateways' sync sockets
   std::string sync_key_file;       // the fleet's pre-shared key (mode 0600 or stricter)
   std::uint32_t sync_interval_ms = 500;
+  // Frames sealed with AES-256-GCM (frame_crypto.h): on with --key-file.
+  // Internet and hybrid modes refuse to run without one unless --no-encrypt.
+  std::string key_file;
+  bool no_encrypt = false;
+  std::string crypto_dev;          // cryptodev name; empty: first with AES-GCM, else a software vdev
+  std::uint32_t key_grace_s = 60;  // the old key stays accepted this long after `key rotate`
+  std::uint32_t replay_window_s = 300;  // dest: a sealed stream start older (clock skew) is a replay; 0: off
 };
 
 // "off", "auto" or "K,M" (1 <= K <= 64, 1 <= M <= 16, M <= K).

@@ -42,14 +42,15 @@ rte_ring *make_ring(const char *kind, std::uint16_t id, unsigned size, bool mult
 // --- worker --------------------------------------------------------------------
 
 worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint16_t txq,
-               rte_mempool *pool, const endpoint_pair &ep, std::uint32_t epoch, live_config_store *live)
+               rte_mempool *pool, const endpoint_pair &ep, std::uint32_t epoch, live_config_store *live,
+               crypto_lane *lane)
     : id_(id), port_(port), txq_(txq), pool_(pool), ep_(ep),
       snd_(sender<rte_mbuf *>::config{
           o.window, static_cast<double>(rte_get_tsc_hz()),
           static_cast<std::uint32_t>(wire::frame_size_for_mtu(o.mtu) + kL2L4 + kWireExtra),
           static_cast<std::uint64_t>(static_cast<double>(rte_get_tsc_hz()) * o.rto_us / 1e6),
           static_cast<double>(o.link_rate_bps) / o.workers}),
-      ns_per_tsc_(1e9 / static_cast<double>(rte_get_tsc_hz())), live_(live), nstreams_(o.workers) {
+      ns_per_tsc_(1e9 / static_cast<double>(rte_get_tsc_hz())), live_(live), nstreams_(o.workers), lane_(lane) {
   impair_.configure(o.impair, id);
   // Several QEMU ingress threads (--qemu-listen A,B) feed every worker.
   in_ = make_ring("in", id, 4096, o.qemu_listen.find(',') != std::string::npos);
@@ -61,6 +62,8 @@ worker::worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint
     c.codec() = *parse_codec(o.codec);
   c.cache_bytes = o.cache_mb << 20;
   c.max_frame = wire::frame_size_for_mtu(o.mtu);
+  if (lane_ != nullptr)  // sealed, a frame grows by its seal header and tag
+    c.max_frame -= wire::kSealOverhead;
   const bool fec = o.fec_k != 0 || o.fec_auto;
   if (fec)  // a parity frame (header + shard, a multiple of 64) must fit the MTU too
     c.max_frame = (c.max_frame - wire::kFrameHeaderSize) / kFecAlign * kFecAlign;
@@ -163,16 +166,23 @@ bytes_buf worker::acquire() {
 
 void worker::commit(bytes_buf, std::size_t len) {
   write_envelope(cur_, ep_, static_cast<std::uint16_t>(len));
-  snd_.push(cur_, cur_->pkt_len + kWireExtra);  // the sender owns it; pump() sends it when the rate allows
+  // The sender owns it; pump() sends it when the rate allows. Wire bytes
+  // count the seal it will get at every transmission.
+  snd_.push(cur_, cur_->pkt_len + kWireExtra + (lane_ != nullptr ? wire::kSealOverhead : 0));
   cur_ = nullptr;
 }
 
 // Send what the sender's pacing rate and in-flight cap allow: frames found
-// lost first, then new ones. The window keeps one reference, TX takes one.
+// lost first, then new ones. The window keeps one reference, TX takes one;
+// sealed, TX takes a sealed copy (each transmission under its own nonce).
 void worker::pump(std::uint64_t now) {
   snd_.pump(now, kTxBuf, [this, now](rte_mbuf *m, std::uint64_t seq, bool rtx) {
-    rte_mbuf_refcnt_update(m, 1);
-    tx_push(m);
+    if (lane_ != nullptr) {
+      tx_push(m, true);
+    } else {
+      rte_mbuf_refcnt_update(m, 1);
+      tx_push(m);
+    }
     if (!rtx && fec_.on()) {  // first transmissions form the FEC groups
       snd_.fec_protect(seq);
       if (fec_.add(m, seq, now))
@@ -189,7 +199,7 @@ void worker::fec_close(std::uint64_t now) {
     tx_push(p);
     ++n;
   });
-  snd_.charge(now, bytes + n * kWireExtra);
+  snd_.charge(now, bytes + n * (kWireExtra + (lane_ != nullptr ? wire::kSealOverhead : 0)));
 }
 
 // --fec auto: every 100 ms, the loss rate of the path (frames found lost
@@ -224,7 +234,31 @@ void worker::fec_adapt(std::uint64_t now) {
   snd_.set_wire_factor(c.on() ? 1.0 + static_cast<double>(c.m) / c.k : 1.0);
 }
 
-void worker::tx_push(rte_mbuf *m) {
+void worker::tx_push(rte_mbuf *m, bool copy) {
+  if (lane_ == nullptr) {
+    tx_out(m);
+    return;
+  }
+  seal_[nseal_] = m;
+  seal_copy_[nseal_] = copy;
+  if (++nseal_ == kTxBuf)
+    seal_flush();
+}
+
+// Seal what waits as one burst on this worker's queue pair, then send it.
+void worker::seal_flush() {
+  if (nseal_ == 0)
+    return;
+  rte_mbuf *out[kTxBuf];
+  const unsigned n = lane_->seal(seal_, nseal_, out, wire::kSealFromSource, seal_copy_, pool_);
+  nseal_ = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    write_envelope(out[i], ep_, static_cast<std::uint16_t>(out[i]->data_len - kL2L4));
+    tx_out(out[i]);
+  }
+}
+
+void worker::tx_out(rte_mbuf *m) {
   if (impair_.on()) {  // tests (--impair): drop, duplicate or hold back
     impair_.pass(m, [this](rte_mbuf *x) { tx_enqueue(x); });
     return;
@@ -392,6 +426,8 @@ unsigned worker::poll(std::uint64_t now) {
   // idle back-off sleep, far below any retransmit timeout).
   if (last_poll_ != 0 && now - last_poll_ > stall_tsc_)
     snd_.on_stall(now, now - last_poll_);
+  if (last_poll_ == 0)  // the wait for acknowledgements starts now, not when this worker was built
+    progress_tsc_.store(now, std::memory_order_relaxed);
   last_poll_ = now;
   snd_.on_timer(now);  // RACK reorder timer, tail-loss probe, retransmit timeout
 
@@ -452,6 +488,8 @@ unsigned worker::poll(std::uint64_t now) {
     fec_close(now);  // the stream went quiet: a short group, rather than parity that never comes
   if (fec_auto_ && now >= fec_next_adapt_)
     fec_adapt(now);
+  if (lane_ != nullptr)
+    seal_flush();
   if (impair_.on())  // what --impair held back goes out with this poll's frames
     impair_.release([this](rte_mbuf *x) { tx_enqueue(x); });
   tx_flush();
@@ -578,8 +616,8 @@ unsigned ingress::poll(std::uint64_t) {
 // --- ack reception ---------------------------------------------------------------
 
 ack_rx::ack_rx(std::uint16_t port, std::uint16_t nrxq, const options &o, std::vector<worker *> workers,
-               ingress &ing)
-    : port_(port), nrxq_(nrxq), o_(o), w_(std::move(workers)), ing_(ing) {}
+               ingress &ing, crypto_lane *lane)
+    : lane_(lane), port_(port), nrxq_(nrxq), o_(o), w_(std::move(workers)), ing_(ing) {}
 
 unsigned ack_rx::poll(std::uint64_t) {
   unsigned total = 0;
@@ -591,6 +629,8 @@ unsigned ack_rx::poll(std::uint64_t) {
 unsigned ack_rx::poll_queue(std::uint16_t q) {
   rte_mbuf *m[kBurst];
   const unsigned n = rte_eth_rx_burst(port_, q, m, kBurst);
+  rte_mbuf *sealed[kBurst];
+  unsigned ns = 0;
   for (unsigned i = 0; i < n; ++i) {
     if (arp_ != nullptr && arp_->take(m[i]))
       continue;  // ARP: answered or learnt from (arp_port.h)
@@ -602,34 +642,69 @@ unsigned ack_rx::poll_queue(std::uint16_t q) {
       ++st_.drops[static_cast<std::size_t>(why)];
     } else if (wire::parse_frame_header({v.payload, v.len}, h) != error::ok) {
       ++st_.not_hde;
-    } else if (h.type == static_cast<std::uint8_t>(wire::frame_type::repair)) {
-      // Pages the destination could not rebuild: send them again, whole.
-      if (h.payload_len == h.record_count * sizeof(wire::repair_entry) && h.stream < w_.size()) {
-        ++st_.repair_frames;
-        for (std::uint16_t i = 0; i < h.record_count; ++i) {
-          const auto e = wire::load<wire::repair_entry>(v.payload + wire::kFrameHeaderSize + i * sizeof(wire::repair_entry));
-          ing_.request_repair({e.vm, e.gfn});
-          ++st_.repair_pages;
-        }
-      } else {
-        ++st_.not_hde;
-      }
-    } else if (h.type != static_cast<std::uint8_t>(wire::frame_type::ack)) {
+    } else if (h.type == static_cast<std::uint8_t>(wire::frame_type::notice)) {
+      // Never sealed (the destination may have no key, or another one):
+      // it only words the message if the destination stays silent.
+      ++st_.notices;
+      notice_.store(h.ack, std::memory_order_relaxed);
+    } else if (h.type != static_cast<std::uint8_t>(wire::frame_type::ack) &&
+               h.type != static_cast<std::uint8_t>(wire::frame_type::repair)) {
       ++st_.not_hde;  // our own data frames seen on a shared medium
-    } else if (h.stream >= w_.size()) {
-      ++st_.bad_stream;
+    } else if (lane_ != nullptr) {
+      sealed[ns++] = m[i];  // opened below, as one burst
+      continue;
+    } else if ((h.flags & wire::kFrameFlagSealed) != 0) {
+      ++st_.not_opened;  // the destination seals, we have no key
     } else {
-      if ((h.flags & wire::kFrameFlagAbort) != 0)
-        peer_abort_.store(true, std::memory_order_relaxed);
-      if (rte_ring_sp_enqueue(w_[h.stream]->acks(), m[i]) == 0) {
-        ++st_.acks;
-        continue;  // the worker frees it
-      }
-      ++st_.ring_full;
+      dispatch(m[i]);
+      continue;
     }
     rte_pktmbuf_free(m[i]);
   }
+  if (ns != 0) {
+    bool ok[kBurst];
+    lane_->open(sealed, ns, wire::kSealFromDest, ok);
+    for (unsigned i = 0; i < ns; ++i) {
+      if (ok[i]) {
+        dispatch(sealed[i]);
+      } else {
+        ++st_.not_opened;
+        rte_pktmbuf_free(sealed[i]);
+      }
+    }
+  }
   return n;
+}
+
+// An authentic ACK or REPAIR frame (clear layout): to its worker, or the
+// pages it asks for to ingress.
+void ack_rx::dispatch(rte_mbuf *m) {
+  const std::byte *p = rte_pktmbuf_mtod_offset(m, const std::byte *, kL2L4);
+  const auto h = wire::load<wire::frame_header>(p);
+  if (h.type == static_cast<std::uint8_t>(wire::frame_type::repair)) {
+    // Pages the destination could not rebuild: send them again, whole.
+    if (h.payload_len == h.record_count * sizeof(wire::repair_entry) && h.stream < w_.size()) {
+      ++st_.repair_frames;
+      for (std::uint16_t i = 0; i < h.record_count; ++i) {
+        const auto e = wire::load<wire::repair_entry>(p + wire::kFrameHeaderSize + i * sizeof(wire::repair_entry));
+        ing_.request_repair({e.vm, e.gfn});
+        ++st_.repair_pages;
+      }
+    } else {
+      ++st_.not_hde;
+    }
+  } else if (h.stream >= w_.size()) {
+    ++st_.bad_stream;
+  } else {
+    if ((h.flags & wire::kFrameFlagAbort) != 0)
+      peer_abort_.store(true, std::memory_order_relaxed);
+    if (rte_ring_sp_enqueue(w_[h.stream]->acks(), m) == 0) {
+      ++st_.acks;
+      return;  // the worker frees it
+    }
+    ++st_.ring_full;
+  }
+  rte_pktmbuf_free(m);
 }
 
 }  // namespace hde::dp

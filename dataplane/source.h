@@ -24,6 +24,7 @@
 #include "baseline_rcu.h"
 #include "engine/encoder.h"
 #include "fec_stream.h"
+#include "frame_crypto.h"
 #include "feeder.h"
 #include "lcore.h"
 #include "live_config.h"
@@ -74,8 +75,9 @@ struct alignas(64) worker_stats {
 
 class worker final : public task, private frame_output {
 public:
+  // lane: seals this stream's frames (--key-file); nullptr: frames in clear.
   worker(const options &o, std::uint16_t id, std::uint16_t port, std::uint16_t txq, rte_mempool *pool,
-         const endpoint_pair &ep, std::uint32_t epoch, live_config_store *live);
+         const endpoint_pair &ep, std::uint32_t epoch, live_config_store *live, crypto_lane *lane = nullptr);
   ~worker() override;
   unsigned poll(std::uint64_t now) override;
   void on_stop() override;
@@ -129,8 +131,10 @@ private:
   void publish_stats();
   void pump(std::uint64_t now);
   void tx_flush();
-  void tx_push(rte_mbuf *m);
+  void tx_push(rte_mbuf *m, bool copy = false);
+  void tx_out(rte_mbuf *m);
   void tx_enqueue(rte_mbuf *m);
+  void seal_flush();
   void tx_ctl();
   bool addressed();
   void fec_close(std::uint64_t now);
@@ -166,6 +170,12 @@ private:
   static constexpr unsigned kTxBuf = 256;
   rte_mbuf *tx_[kTxBuf];
   unsigned ntx_ = 0;
+  // --key-file: frames wait here to be sealed as one burst (copy: a window
+  // frame, sealed into a new mbuf; else a parity frame, sealed in place).
+  crypto_lane *lane_ = nullptr;
+  rte_mbuf *seal_[kTxBuf];
+  bool seal_copy_[kTxBuf];
+  unsigned nseal_ = 0;
   impairer impair_;                // --impair (tests)
   // Addressing: the next hop's MAC (ARP or --peer-mac) and ARP frames to
   // send on our queue; a refusal or window from the destination's ACKs.
@@ -237,24 +247,32 @@ struct alignas(64) ack_rx_stats {
   std::uint64_t bad_stream = 0;
   std::uint64_t repair_frames = 0;  // REPAIR frames from the destination
   std::uint64_t repair_pages = 0;   // pages they asked for
+  std::uint64_t notices = 0;        // NOTICE frames: why the destination drops our frames
+  std::uint64_t not_opened = 0;     // sealed replies that did not authenticate (lane counts why)
   std::uint64_t drops[kRxDropCount] = {};
 };
 
 class ack_rx final : public task {
 public:
   ack_rx(std::uint16_t port, std::uint16_t nrxq, const options &o, std::vector<worker *> workers,
-         ingress &ing);
+         ingress &ing, crypto_lane *lane = nullptr);
   unsigned poll(std::uint64_t now) override;
   const char *name() const override { return "ack-rx"; }
   const ack_rx_stats &stats() const { return st_; }
   // An ACK said the destination gave up on the migration (kFrameFlagAbort).
   bool peer_aborted() const { return peer_abort_.load(std::memory_order_relaxed); }
+  // The latest NOTICE's reason (wire::notice_reason; 0: none): advisory, for
+  // the message when the destination stays silent.
+  std::uint32_t peer_notice() const { return notice_.load(std::memory_order_relaxed); }
   // ARP on this port (arp_port.h) takes the frames of ARP's EtherType.
   // Before the lcores run.
   void set_arp(arp_port *a) { arp_ = a; }
 
 private:
   unsigned poll_queue(std::uint16_t q);
+  void dispatch(rte_mbuf *m);
+  std::atomic<std::uint32_t> notice_{0};
+  crypto_lane *lane_;
   std::atomic<bool> peer_abort_{false};
   std::uint16_t port_, nrxq_;
   const options &o_;

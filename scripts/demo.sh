@@ -42,7 +42,11 @@ WANT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot
 GW=$BUILD/dataplane/hde-gateway
 EAL="--no-huge -m 1024 --no-pci -l 0-1 --log-level=lib.eal:error"
 
-echo "=== migrating $TRACE ($MODE mode) ==="
+# Both gateways seal every frame with AES-256-GCM under a key made here.
+KEY=$WORK/frame.key
+(umask 077 && head -c 32 /dev/urandom | base64 >"$KEY")
+
+echo "=== migrating $TRACE ($MODE mode, frames encrypted) ==="
 if [ "$(id -u)" -eq 0 ] && ip netns add "$NS_A" 2>/dev/null; then
   ip netns add "$NS_B"
   ip link add hde-va type veth peer name hde-vb
@@ -54,17 +58,17 @@ if [ "$(id -u)" -eq 0 ] && ip netns add "$NS_A" 2>/dev/null; then
   ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.hde-vb.disable_ipv6=1 || true
   echo "demo: destination gateway in netns $NS_B, source gateway in netns $NS_A, veth between them"
   ip netns exec "$NS_B" "$GW" $EAL --file-prefix hde-demo-dst --vdev=net_af_packet0,iface=hde-vb -- \
-    --role dest --sink "$WORK/out" --exit-on-complete --quiet >"$WORK/dst.log" 2>&1 &
+    --role dest --sink "$WORK/out" --key-file "$KEY" --exit-on-complete --quiet >"$WORK/dst.log" 2>&1 &
   DPID=$!
   sleep 1
   ip netns exec "$NS_A" "$GW" $EAL --file-prefix hde-demo-src --vdev=net_af_packet0,iface=hde-va -- \
-    --role source --trace "$TRACE" --mode "$MODE" --quiet | sed 's/^/[source] /'
+    --role source --trace "$TRACE" --mode "$MODE" --key-file "$KEY" --quiet | sed 's/^/[source] /'
   wait "$DPID" || { cat "$WORK/dst.log"; echo "demo: destination failed"; exit 1; }
   sed 's/^/[dest]   /' "$WORK/dst.log"
 else
   echo "demo: not root (or no network namespaces): both gateways in one process over net_ring"
   "$GW" $EAL --file-prefix hde-demo -- --role loopback --trace "$TRACE" --sink "$WORK/out" \
-    --mode "$MODE" --quiet
+    --mode "$MODE" --key-file "$KEY" --quiet
 fi
 
 GOT=$(sha256sum "$WORK/out/vm-0.raw" | cut -d' ' -f1)

@@ -20,6 +20,7 @@ PKGS=(
   clang libclang-rt-14-dev                 # libFuzzer target
   librapidcheck-dev                        # property tests (CRDTs)
   iproute2 python3 bc                      # namespaces for e2e tests, scripts
+  tcpdump                                  # captures of the link (tests: no page content in clear)
   qemu-system-x86                          # real QEMU 7.2 migrations (tests/qemu)
 )
 

@@ -24,7 +24,7 @@ _hdectl() {
   local cmds
   cmds=$(hdectl "${sock[@]}" --format json list-commands 2>/dev/null |
          python3 -c 'import json,sys; [print(c["command"]) for c in json.load(sys.stdin)]' 2>/dev/null)
-  [ -n "$cmds" ] || cmds=$'show stats\nshow lcores\nshow ports\nshow codecs\nshow baselines\nshow migrations\nshow config\nshow selector\nselector export\nselector import\nset mode\nset codec\nset link-rate\nset cache-mb\nset idle-sleep\nbaselines lookup\nbaselines flush\nstats reset\nshutdown\nshow peers\nshow fleet\nshow sync\npeers add\npeers remove\npeers block\npeers unblock\nlist-commands\nhelp\nversion'
+  [ -n "$cmds" ] || cmds=$'show stats\nshow lcores\nshow ports\nshow codecs\nshow baselines\nshow migrations\nshow config\nshow selector\nselector export\nselector import\nshow crypto\nkey rotate\nset mode\nset codec\nset link-rate\nset cache-mb\nset idle-sleep\nbaselines lookup\nbaselines flush\nstats reset\nshutdown\nshow peers\nshow fleet\nshow sync\npeers add\npeers remove\npeers block\npeers unblock\nlist-commands\nhelp\nversion'
   local typed="${words[*]}" next=()
   while IFS= read -r c; do
     if [[ -z $typed ]]; then

@@ -32,7 +32,7 @@ error parse_frame_header(bytes_view frame, frame_header &hdr) {
   if (hdr.version != kVersion)
     return error::bad_version;
   if (hdr.type < static_cast<std::uint8_t>(frame_type::data) ||
-      hdr.type > static_cast<std::uint8_t>(frame_type::fec))
+      hdr.type > static_cast<std::uint8_t>(frame_type::notice))
     return error::bad_frame_type;
   if (kFrameHeaderSize + hdr.payload_len != frame.size())
     return frame.size() < kFrameHeaderSize + hdr.payload_len ? error::truncated : error::bad_length;

@@ -38,6 +38,16 @@ enum class frame_type : std::uint8_t {
   repair = 3,  // receiver -> sender: pages it could not rebuild (repair_entry list)
   fec = 4,     // sender -> receiver: a parity shard over a group of DATA frames
                // (seq = the group's first DATA seq, ack = k | m << 8 | index << 16)
+  notice = 5,  // receiver -> sender, never sealed: why it drops the sender's frames
+               // (ack = notice_reason); advisory only, it changes no state
+};
+
+// NOTICE reasons (frame_header::ack).
+enum class notice_reason : std::uint32_t {
+  auth_fail = 1,     // sealed frames fail authentication here (another key?)
+  need_sealed = 2,   // this receiver requires sealed frames (it has a key)
+  cannot_open = 3,   // sealed frames arrive but this receiver has no key
+  unknown_key = 4,   // sealed with a key id this receiver does not hold
 };
 
 // One page of a REPAIR frame: the sender sends it again whole.
@@ -51,6 +61,33 @@ static_assert(sizeof(repair_entry) == 16);
 // Frame header flags.
 inline constexpr std::uint16_t kFrameFlagRetransmit = 1u << 0;  // a resent copy
 inline constexpr std::uint16_t kFrameFlagAbort = 1u << 1;       // ACK: the destination gave up (its QEMU side failed)
+inline constexpr std::uint16_t kFrameFlagSealed = 1u << 2;      // AES-256-GCM: seal_header, ciphertext, tag
+
+// A sealed frame (kFrameFlagSealed) is
+//   frame_header | seal_header | ciphertext of the records | 16-byte GCM tag
+// with payload_len counting all three. The associated data is the frame
+// header (crc = 0) followed by the seal header: both travel in clear and are
+// authenticated. The nonce (12 bytes) is key_id | dir | stream (LE16) |
+// nonce (LE64): unique per key because every sealing takes the next value of
+// its (direction, stream) counter, which starts at a random 64-bit value
+// whenever the sender starts (a new epoch); a retransmission is sealed again
+// under the next value. The CRC is computed over the sealed frame: it tells
+// corruption on the link (bad_crc) from tampering (auth_fail).
+inline constexpr std::uint8_t kSealFromSource = 0;  // seal_header::dir: DATA, FEC
+inline constexpr std::uint8_t kSealFromDest = 1;    // ACK, REPAIR
+struct seal_header {
+  std::uint8_t key_id;    // the key that sealed this frame
+  std::uint8_t accepts;   // newest key id the sender accepts (key rotation)
+  std::uint8_t dir;       // kSealFrom*
+  std::uint8_t reserved;  // 0
+  std::uint32_t time_s;   // sender's wall clock (Unix seconds, low 32 bits): a
+                          // stream start (seq 0, new epoch) older than the
+                          // replay window is a replay, not a restart
+  std::uint64_t nonce;    // per (dir, stream) counter value of this sealing
+};
+static_assert(sizeof(seal_header) == 16);
+inline constexpr std::size_t kSealTagSize = 16;
+inline constexpr std::size_t kSealOverhead = sizeof(seal_header) + kSealTagSize;  // 32
 
 struct frame_header {
   std::uint16_t magic;         // kMagic

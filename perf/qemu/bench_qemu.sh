@@ -379,7 +379,7 @@ run_case() {
     # shellcheck disable=SC2054
     local scmd=(ip netns exec "$NS_A" timeout -k 5 $((MIG_TIMEOUT + 240)) "$GWBIN" "${EAL_COMMON[@]}" -l 0
       --file-prefix "$PFX-${N}s" --vdev=net_af_packet0,iface=va,qdisc_bypass=0 -- --role source
-      --qemu-listen "unix:$T/gw.sock" --link-rate 100m --mode "$mode" --ctl-sock "$T/gws.ctl" --quiet)
+      --qemu-listen "unix:$T/gw.sock" --link-rate 100m --mode "$mode" --no-encrypt --ctl-sock "$T/gws.ctl" --quiet)
     cmdlog "${dcmd[*]}"
     cmdlog "${scmd[*]}"
     "${dcmd[@]}" </dev/null >"$LOGS.gw-dst.log" 2>&1 &

@@ -50,7 +50,7 @@ for w in 1 2; do
   for mode in datacenter internet; do
     out=$T/lb-$w-$mode
     if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --trace "$TRACE" --sink "$out" \
-         --workers "$w" --mode "$mode" --timeout 60 --quiet >"$T/lb.log" 2>&1 && [ "$(got_sha "$out")" = "$WANT" ]; then
+         --workers "$w" --mode "$mode" --no-encrypt --timeout 60 --quiet >"$T/lb.log" 2>&1 && [ "$(got_sha "$out")" = "$WANT" ]; then
       ok "loopback net_ring, $w worker(s), $mode: image sha256 matches"
     else
       bad "loopback net_ring, $w worker(s), $mode"; tail -n 20 "$T/lb.log"
@@ -68,7 +68,7 @@ for spec in "1 datacenter 1" "2 internet 2"; do
   set -- $spec
   out=$T/fault-$1-$2
   if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --trace "$TRACE" --sink "$out" \
-       --workers "$1" --mode "$2" --decoders "$3" --fault-forget-every 10 --timeout 60 --quiet >"$T/lb.log" 2>&1 \
+       --workers "$1" --mode "$2" --no-encrypt --decoders "$3" --fault-forget-every 10 --timeout 60 --quiet >"$T/lb.log" 2>&1 \
      && [ "$(got_sha "$out")" = "$WANT" ]; then
     lost=$(sed -n 's/.*dest repairs: \([0-9]*\) pages lost, \([0-9]*\) repaired.*/\1 \2/p' "$T/lb.log")
     set -- $lost
@@ -91,7 +91,7 @@ for spec in "2 datacenter 2 loss=0.02,dup=0.02,reorder=0.05,seed=3" "1 internet 
   set -- $spec
   out=$T/impair-$1-$2
   if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --trace "$TRACE" --sink "$out" \
-       --workers "$1" --mode "$2" --decoders "$3" --impair "$4" --timeout 60 --quiet >"$T/lb.log" 2>&1 \
+       --workers "$1" --mode "$2" --no-encrypt --decoders "$3" --impair "$4" --timeout 60 --quiet >"$T/lb.log" 2>&1 \
      && [ "$(got_sha "$out")" = "$WANT" ]; then
     counts=$(sed -n 's/.*impair ([^)]*): \([0-9]*\) frames dropped, \([0-9]*\) duplicated, \([0-9]*\) reordered.*/\1 \2 \3/p' "$T/lb.log")
     set -- $counts
@@ -198,7 +198,8 @@ fi
 
 # Bad arguments: a clear message and a non-zero exit, no crash.
 for args in "--role nope" "--role source" "--role dest" "--role source --gen mib=x" \
-            "--role source --gen mib=8 --mode hybrid --codec lz4" \
+            "--role source --gen mib=8 --mode hybrid --codec lz4 --no-encrypt" \
+            "--role source --gen mib=8 --mode internet" "--role source --gen mib=8 --key-file /nonexistent" \
             "--role loopback --trace $TRACE --sink $T/x --window 100" "--role source --trace /nonexistent" \
             "--role source --gen mib=8 --fec 4,8" "--role source --gen mib=8 --fec 65,1" "--role source --gen mib=8 --fec 8"; do
   "$GW" $EAL --file-prefix "hdet$$bad" -- $args >"$T/bad.log" 2>&1
