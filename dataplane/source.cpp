@@ -388,12 +388,14 @@ unsigned worker::poll(std::uint64_t now) {
     tx_ctl();
   if (next_hop_ != nullptr && !addressed()) {
     // No MAC for the peer yet: nothing leaves but ARP, and the wait is not
-    // the destination's silence (the supervisor times ARP on its own).
+    // the destination's silence (the supervisor times ARP on its own). Idle
+    // unless a frame went out (a port whose link is down takes none).
+    const unsigned queued = ntx_;
     tx_flush();
     progress_tsc_.store(now, std::memory_order_relaxed);
     if (live_ != nullptr)
       live_->quiescent(id_);
-    return ntx_ != 0 ? 1 : 0;
+    return queued - ntx_;
   }
   if (live_ != nullptr) {
     const live_config *c = live_->get();

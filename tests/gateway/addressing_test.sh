@@ -16,10 +16,11 @@
 #   4. no destination: the source sends nothing but ARP, and gives up after
 #      --timeout with a clear line;
 #   5. a source MTU larger than the destination's: refused with a message on
-#      both sides, both exit non-zero at once (not at the timeout);
+#      both sides, both exit non-zero at once (not at the timeout), with
+#      sealed frames (--key-file);
 #   6. a source MTU smaller than the destination's: taken, byte-exact;
 #   7. a source window larger than the destination's: the source keeps to
-#      the destination's (no frame beyond its window), byte-exact;
+#      the destination's (no frame beyond its window), byte-exact, sealed;
 #   8. --gateway-ip: the source resolves the router's MAC (the kernel on the
 #      destination's veth holds the router's address) and sends there.
 # Needs root (network namespaces, af_packet) for 1-7: without it they are
@@ -236,13 +237,15 @@ else
   bad "unanswered ARP (rc $src_rc, $nonarp non-ARP frames, $areq requests, ran '${secs}' s)"; tail -n 5 "$T/src.log"
 fi
 
-# 5. The source's MTU is larger than the destination's: refused, both say why, at once.
-run_pair mtu-refused "--mtu 9000" "--mtu 1500"
+# 5. The source's MTU is larger than the destination's: refused, both say why,
+# at once. Both hold a key: the refusal travels in a sealed ACK.
+(umask 077 && head -c 32 /dev/urandom | base64 >"$T/k.key")
+run_pair mtu-refused "--mtu 9000 --key-file $T/k.key" "--mtu 1500 --key-file $T/k.key"
 secs=$(run_secs "$T/src.log")
-if [ $src_rc -ne 0 ] && [ $src_rc -lt 124 ] && [ $dst_rc -ne 0 ] && [ $dst_rc -lt 124 ] && [ "${secs:-99}" -le 5 ] \
+if [ $src_rc -ne 0 ] && [ $src_rc -lt 124 ] && [ $dst_rc -ne 0 ] && [ $dst_rc -lt 124 ] && [ "${secs:-99}" -le 20 ] \
    && grep -q "the destination refused the migration: our frames of up to 8972 bytes (MTU 9000) exceed the 1472" "$T/src.log" \
    && grep -q "refused: the source sends frames of up to 8972 bytes (MTU 9000), this destination takes at most 1472" "$T/dst.log"; then
-  ok "MTU 9000 to a destination of MTU 1500: refused, both sides say why and exit non-zero (the source ran ${secs} s, not its 60 s timeout)"
+  ok "MTU 9000 to a destination of MTU 1500 (sealed frames): refused, both sides say why and exit non-zero (the source ran ${secs} s, not its 60 s timeout)"
 else
   bad "MTU refusal (source rc $src_rc, dest rc $dst_rc, source ran '${secs}' s)"; show_logs
 fi
@@ -256,13 +259,14 @@ else
   bad "smaller source MTU (source rc $src_rc, dest rc $dst_rc)"; show_logs
 fi
 
-# 7. The source's window is larger: it keeps to the destination's.
-run_pair window "--window 65536" "--window 1024"
+# 7. The source's window is larger: it keeps to the destination's (told in
+# sealed ACKs: both hold a key).
+run_pair window "--window 65536 --key-file $T/k.key" "--window 1024 --key-file $T/k.key"
 beyond=$(sed -n 's/.* \([0-9]*\) beyond window.*/\1/p' "$T/dst.log")
 if [ $src_rc -eq 0 ] && [ $dst_rc -eq 0 ] && [ "$(got_sha "$out")" = "$(want_sha "$T/src.log")" ] \
    && grep -q "the source may hold 65536 frames in flight, our reorder window is 1024: it keeps to ours" "$T/dst.log" \
    && grep -q "the destination's reorder window is 1024 frames (ours 65536)" "$T/src.log" && [ "$beyond" = 0 ]; then
-  ok "window 65536 to a destination of 1024: the source keeps to 1024 (0 frames beyond the window), image matches"
+  ok "window 65536 to a destination of 1024 (sealed frames): the source keeps to 1024 (0 frames beyond the window), image matches"
 else
   bad "window settlement (source rc $src_rc, dest rc $dst_rc, beyond window '$beyond')"; show_logs
 fi

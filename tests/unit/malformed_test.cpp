@@ -44,7 +44,7 @@ protected:
     std::mt19937_64 rng(77);
     page_ = test::make_page(test::page_kind::text, rng);
     // A stream that starts with INIT (8 slots) and fills slot 2 with page_.
-    ASSERT_EQ(send({record(record_type::init, body_of(init_body{8, kPageSize, kMaxRecordSize, 0})),
+    ASSERT_EQ(send({record(record_type::init, body_of(init_body{8, kPageSize, kMaxRecordSize, 0, 0, 0})),
                     record(record_type::page, body_of(page_body{0, 2, 10, 0, {}}, page_))}),
               error::ok);
     ASSERT_EQ(sink_.pages.size(), 1u);
@@ -102,9 +102,9 @@ TEST_F(Malformed, RecordFraming) {
 
 TEST_F(Malformed, Init) {
   expect(record(record_type::init, body_of(std::uint32_t{8})), error::bad_length);
-  expect(record(record_type::init, body_of(init_body{8, 512, kMaxRecordSize, 0})), error::bad_length);
-  expect(record(record_type::init, body_of(init_body{8, kPageSize, kMaxRecordSize * 2, 0})), error::bad_length);
-  expect(record(record_type::init, body_of(init_body{65, kPageSize, kMaxRecordSize, 0})), error::bad_slot);
+  expect(record(record_type::init, body_of(init_body{8, 512, kMaxRecordSize, 0, 0, 0})), error::bad_length);
+  expect(record(record_type::init, body_of(init_body{8, kPageSize, kMaxRecordSize * 2, 0, 0, 0})), error::bad_length);
+  expect(record(record_type::init, body_of(init_body{65, kPageSize, kMaxRecordSize, 0, 0, 0})), error::bad_slot);
 }
 
 TEST_F(Malformed, Zero) {
