@@ -77,7 +77,7 @@ def start(name, args, prefix, eal=()):
     return p
 
 
-def wait_socket(path, p, secs=20):
+def wait_socket(path, p, secs=60):  # generous: a loaded 2-core machine is slow to start a gateway
     for _ in range(secs * 10):
         if os.path.exists(path) and stat.S_ISSOCK(os.lstat(path).st_mode):
             return True
@@ -168,7 +168,8 @@ def main():
     gw = start("gw", ["--role", "loopback", "--gen", "mib=64,rounds=3,dirty=0.2,seed=5", "--sink",
                       os.path.join(T, "out"), "--link-rate", "20m", "--ctl-sock", sock, "--timeout", "120"], PFX)
     if not wait_socket(sock, gw):
-        bad("gateway did not start: " + log_of("gw")[-2000:])
+        bad("gateway did not start (%s): %s" % ("exit %s" % gw.poll() if gw.poll() is not None else "no socket in 60 s",
+                                                 log_of("gw")[-2000:]))
         return
     st = os.lstat(sock)
     check(stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.geteuid(),
