@@ -217,7 +217,10 @@ def main():
     t = time.time()
     r = ask(sock, ["version"])
     dt = time.time() - t
-    check(r["ok"] and dt < 1.0, "while a client leaves MBs of replies unread, others are served (%.3f s)" % dt)
+    # Not a timing benchmark: the point is that the slow client does not hold
+    # the control thread (it would for its whole 10 s idle timeout); 5 s
+    # leaves room for a loaded 2-core machine.
+    check(r["ok"] and dt < 5.0, "while a client leaves MBs of replies unread, others are served (%.3f s)" % dt)
 
     # --- 4. A flood of 500 connections during the migration.
     pages = lambda: ask(sock, ["show", "stats"])["result"]["source"]["pages"]
@@ -289,9 +292,12 @@ def main():
     check(p1 > p0, "the migration went on during the %.1f s flood (%d -> %d pages)" % (flood_s, p0, p1))
 
     # The slow and the silent client: dropped after the idle timeout (10 s), counted.
-    time.sleep(max(0.0, t_slow + 11.5 - time.time()))
-    c3 = control(sock)
+    # The 10 s count from the client's last progress, which a loaded machine
+    # may reach late: look 16 s after they connected (reading the slow
+    # client's replies earlier would be progress, and reset its clock).
+    time.sleep(max(0.0, t_slow + 16 - time.time()))
     sl, si = closed_by_peer(slow, 1), closed_by_peer(silent, 1)
+    c3 = control(sock)
     slow.close()
     silent.close()
     check(sl and c3["slow_dropped"] >= 1, "a client that leaves its replies unread is dropped after the idle timeout, "
