@@ -35,6 +35,7 @@ else
   # Build only what the sanitized tests run (suites unit, capi and sanitize:
   # the test programs and hde-gateway), not the tools, benchmarks or hde-wanem.
   suites=(--suite unit --suite capi --suite sanitize)
+  ninja -C "$BUILD" build.ninja >/dev/null || exit 1  # regenerate first if meson.build changed
   targets=$(meson introspect "$BUILD" --tests | python3 -c '
 import json, os, sys
 build, want = os.path.realpath(sys.argv[1]) + "/", set(sys.argv[2:])
@@ -55,6 +56,8 @@ meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$log
 rc=${PIPESTATUS[0]}
 count() { sed -n "s/^$1: *\([0-9]*\).*/\1/p" "$log" | tail -1; }
 ok=$(count Ok) fail=$(count Fail) skip=$(count Skipped) timeout=$(count Timeout)
+# meson test failing before any test ran (a test program missing) is a failure too.
+[ "$rc" -eq 0 ] || [ $(( ${fail:-0} + ${timeout:-0} )) -gt 0 ] || fail=1
 echo
 [ "$sanitize" -eq 0 ] || printf 'sanitize: '
 echo "${ok:-0} passed, $(( ${fail:-0} + ${timeout:-0} )) failed, ${skip:-0} skipped"
