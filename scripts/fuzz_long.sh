@@ -16,7 +16,7 @@
 # Exit status: 0 no crash, 1 a target crashed (its reproducer is in
 # $FUZZ_WORK/TARGET/artifacts; add it to tests/fuzz/regress/TARGET/ once fixed).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 RUNS=${RUNS:-10000000}
 BUILD=${BUILD_FUZZ:-build-fuzz}
