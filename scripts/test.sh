@@ -11,7 +11,7 @@
 # the C ABI tests and the hde-gateway end-to-end test (tests/gateway). Leak
 # suppressions: tests/sanitize/lsan.supp. What it covers: docs/sanitizers.md.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 sanitize=0
 if [ "${1:-}" = --sanitize ]; then
   sanitize=1
@@ -29,12 +29,14 @@ else
   # UBSan's vptr check needs. -Db_lundef=false: a sanitized shared library
   # (libhde_capi) leaves the runtime's symbols to the executable.
   flags="-O1 -g1 -fno-omit-frame-pointer -fno-sanitize-recover=all -fno-sanitize=vptr"
+  # shellcheck disable=SC2054  # the commas are meson's
   san_args=(-Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false
     --buildtype=plain -Dc_args="$flags" -Dcpp_args="$flags")
   SETUP_CONFIGURE_ONLY=1 scripts/setup.sh "$BUILD" "${san_args[@]}" || exit 1
   # Build only what the sanitized tests run (suites unit, capi and sanitize:
   # the test programs and hde-gateway), not the tools, benchmarks or hde-wanem.
   suites=(--suite unit --suite capi --suite sanitize)
+  ninja -C "$BUILD" build.ninja >/dev/null || exit 1  # regenerate first if meson.build changed
   targets=$(meson introspect "$BUILD" --tests | python3 -c '
 import json, os, sys
 build, want = os.path.realpath(sys.argv[1]) + "/", set(sys.argv[2:])
@@ -42,6 +44,7 @@ print(" ".join(sorted({os.path.relpath(c, build) for t in json.load(sys.stdin)
                        if want & set(t["suite"]) for c in t["cmd"] if c.startswith(build)})))
 ' "$BUILD" hde:unit hde:capi hde:sanitize) || exit 1
   echo "sanitize: building $(wc -w <<<"$targets") programs in $BUILD"
+  # shellcheck disable=SC2086  # a list of targets
   ninja -C "$BUILD" $targets || exit 1
   supp=$PWD/tests/sanitize/lsan.supp
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1:print_summary=1"
@@ -55,6 +58,8 @@ meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$log
 rc=${PIPESTATUS[0]}
 count() { sed -n "s/^$1: *\([0-9]*\).*/\1/p" "$log" | tail -1; }
 ok=$(count Ok) fail=$(count Fail) skip=$(count Skipped) timeout=$(count Timeout)
+# meson test failing before any test ran (a test program missing) is a failure too.
+[ "$rc" -eq 0 ] || [ $(( ${fail:-0} + ${timeout:-0} )) -gt 0 ] || fail=1
 echo
 [ "$sanitize" -eq 0 ] || printf 'sanitize: '
 echo "${ok:-0} passed, $(( ${fail:-0} + ${timeout:-0} )) failed, ${skip:-0} skipped"
