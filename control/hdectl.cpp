@@ -44,18 +44,24 @@ std::string roundtrip(const std::string &sock, const std::string &req, std::stri
   }
   std::memcpy(a.sun_path, sock.c_str(), sock.size() + 1);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
-    err = "cannot connect to " + sock + ": " + std::strerror(errno) + " (is hde-gateway running? -s SOCK)";
+    if (errno == EACCES)
+      err = "cannot connect to " + sock + ": " + std::strerror(errno) +
+            " (the control socket is for root, the gateway's user and its --ctl-group)";
+    else
+      err = "cannot connect to " + sock + ": " + std::strerror(errno) + " (is hde-gateway running? -s SOCK)";
     if (fd >= 0)
       close(fd);
     return {};
   }
   std::string line = req + "\n";
+  std::string send_err;
   for (std::size_t off = 0; off < line.size();) {
     ssize_t n = send(fd, line.data() + off, line.size() - off, MSG_NOSIGNAL);
     if (n <= 0) {
-      err = std::string("send: ") + std::strerror(errno);
-      close(fd);
-      return {};
+      // The gateway may have refused this client (busy, credentials) and
+      // closed before the request went out: its one line is still to read.
+      send_err = std::string("send: ") + std::strerror(errno);
+      break;
     }
     off += static_cast<std::size_t>(n);
   }
@@ -71,7 +77,7 @@ std::string roundtrip(const std::string &sock, const std::string &req, std::stri
   }
   close(fd);
   if (out.empty())
-    err = "no reply from " + sock;
+    err = send_err.empty() ? "no reply from " + sock : send_err;
   return out.substr(0, out.find('\n'));
 }
 

@@ -677,14 +677,32 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
              v.stop->store(true);
              r.result = {{"shutdown", "draining"}};
            }});
-  reg.add({"show control", "show control", "control socket counters", 0, 0, true, [&v](args, ctl::reply &r) {
+  reg.add({"show control", "show control",
+           "control socket: its mode, limits and counters (clients, refusals, malformed, oversized, idle drops)", 0, 0,
+           true, [&v](args, ctl::reply &r) {
              const auto &s = v.srv->stats();
+             const auto &c = v.srv->config();
              const auto &g = v.reg->stats();
-             r.result = {{"clients_accepted", s.accepted.load()}, {"clients_rejected_busy", s.rejected_busy.load()},
-                         {"oversized_requests", s.oversized.load()}, {"idle_dropped", s.idle_dropped.load()},
-                         {"write_failed", s.write_failed.load()},   {"requests", g.requests.load()},
-                         {"malformed", g.bad_json.load()},          {"unknown_command", g.unknown.load()},
-                         {"bad_arguments", g.bad_args.load()},      {"failed", g.failed.load()}};
+             const bool grouped = c.group != static_cast<gid_t>(-1);
+             r.result = {{"socket", c.path},
+                         {"socket_mode", grouped ? "0660" : "0600"},
+                         {"socket_group", grouped ? json(v.opt->ctl_group) : json(nullptr)},
+                         {"max_clients", c.max_clients},
+                         {"max_request_bytes", c.max_request},
+                         {"idle_timeout_ms", c.idle_timeout_ms},
+                         {"clients_connected", s.connected.load()},
+                         {"clients_accepted", s.accepted.load()},
+                         {"clients_rejected_busy", s.rejected_busy.load()},
+                         {"clients_refused_credentials", s.refused_peer.load()},
+                         {"oversized_requests", s.oversized.load()},
+                         {"idle_dropped", s.idle_dropped.load()},
+                         {"slow_dropped", s.slow_dropped.load()},
+                         {"write_failed", s.write_failed.load()},
+                         {"requests", g.requests.load()},
+                         {"malformed", g.bad_json.load()},
+                         {"unknown_command", g.unknown.load()},
+                         {"bad_arguments", g.bad_args.load()},
+                         {"failed", g.failed.load()}};
            }});
 }
 

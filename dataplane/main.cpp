@@ -446,6 +446,8 @@ int main(int argc, char **argv) {
   ctl::registry reg("hde-gateway 0.1.0");
   ctl::server_config scfg;
   scfg.path = o.ctl_sock.empty() ? ctl::default_socket_path(rte_eal_get_runtime_dir()) : o.ctl_sock;
+  if (o.ctl_gid >= 0)
+    scfg.group = static_cast<gid_t>(o.ctl_gid);
   fleet_sync fsync;  // before srv: the control thread (srv) runs it until srv stops
   ctl::server srv(reg, scfg);
   view.srv = &srv;
@@ -480,7 +482,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     if (!o.quiet)
-      std::printf("hde-gateway: control socket %s\n", srv.path().c_str());
+      std::printf("hde-gateway: control socket %s (mode %s)\n", srv.path().c_str(),
+                  o.ctl_group.empty() ? "0600" : ("0660, group " + o.ctl_group).c_str());
   }
 
   // Supervisor: completion, failure, timeout, progress, signals.
@@ -864,16 +867,6 @@ int main(int argc, char **argv) {
     if (d.decode_errors != 0)
       rc = 1;
   }
-  // Addressing: ARP on each port, and the destination's terms as the source heard them.
-  if (src_arp)
-    std::printf("  arp (source port %u): %s\n", src_port, src_arp->summary().c_str());
-  if (dst_arp)
-    std::printf("  arp (dest port %u): %s; %llu replies dropped before the peer's MAC was known\n", dst_port,
-                dst_arp->summary().c_str(), (unsigned long long)drx->unaddressed());
-  for (auto &w : workers)
-    if (w->peer_window() != 0 && w->peer_window() < o.window)
-      std::printf("  stream %u: the destination's reorder window is %u frames (ours %u): in flight kept to it\n",
-                  w->id(), w->peer_window(), o.window);
   if (crypto) {
     const frame_crypto::status st = crypto->get_status();
     const crypto_lane_stats &t = st.total;
@@ -895,6 +888,16 @@ int main(int argc, char **argv) {
     std::printf("  source: %llu NOTICE frames from the destination (last reason %u), %llu replies not opened\n",
                 (unsigned long long)acks->stats().notices, acks->peer_notice(),
                 (unsigned long long)acks->stats().not_opened);
+  // Addressing: ARP on each port, and the destination's terms as the source heard them.
+  if (src_arp)
+    std::printf("  arp (source port %u): %s\n", src_port, src_arp->summary().c_str());
+  if (dst_arp)
+    std::printf("  arp (dest port %u): %s; %llu replies dropped before the peer's MAC was known\n", dst_port,
+                dst_arp->summary().c_str(), (unsigned long long)drx->unaddressed());
+  for (auto &w : workers)
+    if (w->peer_window() != 0 && w->peer_window() < o.window)
+      std::printf("  stream %u: the destination's reorder window is %u frames (ours %u): in flight kept to it\n",
+                  w->id(), w->peer_window(), o.window);
   if (o.impair.any()) {  // tests: what --impair did to this gateway's frames
     impair_stats t{};
     for (auto &w : workers) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <getopt.h>
+#include <grp.h>
 #include <string>
 #define TOML_EXCEPTIONS 0   // parse errors as values
 #define TOML_HEADER_ONLY 1  // the shared library is built for exceptions
@@ -79,7 +80,10 @@ void print_usage(const char *prog) {
       "  --fault-forget-every N  dest, for tests: drop a baseline every N frames; the pages\n"
       "                       that needed it are asked for again (REPAIR) (default 0: never)\n"
       "  --quiet              no progress lines\n"
-      "  --ctl-sock PATH      control socket for hdectl (default <DPDK runtime dir>/hde.sock)\n"
+      "  --ctl-sock PATH      control socket for hdectl (default <DPDK runtime dir>/hde.sock); mode\n"
+      "                       0600: root and this gateway's user may use it\n"
+      "  --ctl-group NAME     the control socket 0660 with group NAME (or a gid): its members may\n"
+      "                       use it too\n"
       "  --link-rate RATE     source: pace to RATE bits/s (0 = unlimited, 500m, 10g)\n"
       "  --fec off|auto|K,M   source: after every K frames of a stream send M parity frames\n"
       "                       (ISA-L Reed-Solomon); the destination rebuilds up to M lost\n"
@@ -141,6 +145,21 @@ bool parse_u64(const char *s, std::uint64_t lo, std::uint64_t hi, std::uint64_t 
   if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
     return false;
   out = v;
+  return true;
+}
+
+// A group name, or a number (a gid, which need not have a name).
+bool resolve_group(const char *s, std::int64_t &gid) {
+  std::uint64_t v = 0;
+  if (parse_u64(s, 0, 0xFFFFFFFEull, v)) {
+    gid = static_cast<std::int64_t>(v);
+    return true;
+  }
+  std::vector<char> buf(16384);
+  group g{}, *res = nullptr;
+  if (getgrnam_r(s, &g, buf.data(), buf.size(), &res) != 0 || res == nullptr)
+    return false;
+  gid = static_cast<std::int64_t>(res->gr_gid);
   return true;
 }
 
@@ -243,7 +262,7 @@ bool parse_argv(int argc, char **argv, options &o) {
     o_role = 256, o_trace, o_sink, o_exit, o_workers, o_decoders, o_mode, o_codec, o_cache, o_mtu, o_port,
     o_udp, o_src, o_dst, o_peer_mac, o_gateway, o_any, o_window, o_rto, o_idle, o_timeout, o_maxvm, o_quiet, o_help, o_preload, o_gen, o_ctl, o_rate, o_config,
     o_fault, o_impair, o_fec, o_qlisten, o_qconnect, o_qbuffer, o_qrecord,
-    o_node_id, o_sync_listen, o_peers, o_sync_key, o_sync_interval,
+    o_node_id, o_sync_listen, o_peers, o_sync_key, o_sync_interval, o_ctl_group,
     o_key_file, o_no_encrypt, o_crypto_dev, o_key_grace, o_replay_window
   };
   static const option longopts[] = {
@@ -261,6 +280,7 @@ bool parse_argv(int argc, char **argv, options &o) {
       {"timeout", required_argument, nullptr, o_timeout}, {"max-vm-mb", required_argument, nullptr, o_maxvm},
       {"quiet", no_argument, nullptr, o_quiet},           {"preload", no_argument, nullptr, o_preload},
       {"gen", required_argument, nullptr, o_gen},         {"ctl-sock", required_argument, nullptr, o_ctl},
+      {"ctl-group", required_argument, nullptr, o_ctl_group},
       {"link-rate", required_argument, nullptr, o_rate},   {"config", required_argument, nullptr, o_config},
       {"fault-forget-every", required_argument, nullptr, o_fault},
       {"impair", required_argument, nullptr, o_impair}, {"help", no_argument, nullptr, o_help},
@@ -412,6 +432,14 @@ bool parse_argv(int argc, char **argv, options &o) {
     case o_quiet: o.quiet = true; break;
     case o_preload: o.preload = true; break;
     case o_ctl: o.ctl_sock = optarg; break;
+    case o_ctl_group:
+      if (!resolve_group(optarg, o.ctl_gid)) {
+        std::fprintf(stderr, "hde-gateway: --ctl-group '%s': no such group (a name in /etc/group, or a gid)\n",
+                     optarg);
+        return false;
+      }
+      o.ctl_group = optarg;
+      break;
     case o_rate:
       if (!parse_rate(optarg, o.link_rate_bps))
         return bad("--link-rate (e.g. 0, 500m, 10g)", optarg);
@@ -525,11 +553,6 @@ bool parse_argv(int argc, char **argv, options &o) {
     std::fprintf(stderr, "hde-gateway: --sync-listen needs --node-id N and --sync-key-file FILE\n");
     return false;
   }
-  if (o.r == role::loopback && (o.have_peer_mac || o.gateway_ip != 0)) {
-    std::fprintf(stderr, "hde-gateway: --peer-mac and --gateway-ip are for --role source or dest (loopback's two "
-                 "ports find each other by ARP)\n");
-    return false;
-  }
   if (!o.key_file.empty() && o.no_encrypt) {
     std::fprintf(stderr, "hde-gateway: --key-file and --no-encrypt contradict each other\n");
     return false;
@@ -538,6 +561,11 @@ bool parse_argv(int argc, char **argv, options &o) {
     std::fprintf(stderr, "hde-gateway: %s mode sends guest memory across networks you do not control: give "
                  "--key-file FILE (both gateways; head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE) or "
                  "--no-encrypt\n", o.m == mode::hybrid ? "hybrid" : "internet");
+    return false;
+  }
+  if (o.r == role::loopback && (o.have_peer_mac || o.gateway_ip != 0)) {
+    std::fprintf(stderr, "hde-gateway: --peer-mac and --gateway-ip are for --role source or dest (loopback's two "
+                 "ports find each other by ARP)\n");
     return false;
   }
   if (o.r != role::source && o.sink.empty() && !qemu_dst) {

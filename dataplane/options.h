@@ -54,6 +54,8 @@ struct options {
   impair_spec impair;              // tests: drop/duplicate/reorder transmitted frames
   bool quiet = false;
   std::string ctl_sock;            // control socket; empty: <DPDK runtime dir>/hde.sock
+  std::string ctl_group;           // control socket 0660 for this group (name or gid); empty: 0600
+  std::int64_t ctl_gid = -1;       // ctl_group resolved
   std::uint64_t link_rate_bps = 0; // pace the source to this rate; 0 = unlimited
   // Source: forward error correction (fec_stream.h). fec_k = 0: off;
   // fec_auto: on and sized from the measured loss and RTT (fec_auto()).

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # setup.sh — install what HDE needs (Debian 12 packages, as root) when it is
 # missing, then configure and build. Idempotent: a second run only rebuilds.
-#   scripts/setup.sh [BUILD_DIR]       (default: build)
+#   scripts/setup.sh [BUILD_DIR [MESON_OPTION...]]    (default: build)
+# MESON_OPTIONs go to `meson setup` when BUILD_DIR is configured the first
+# time (scripts/test.sh --sanitize: build-asan with ASan and UBSan). With
+# SETUP_TARGETS set, only those ninja targets are built; with
+# SETUP_CONFIGURE_ONLY=1, none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
+shift $(( $# > 0 ? 1 : 0 ))
 
 PKGS=(
   g++ pkg-config meson ninja-build         # toolchain
@@ -40,6 +45,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -f "$BUILD/build.ninja" ]; then
-  meson setup "$BUILD" --buildtype=release
+  meson setup "$BUILD" --buildtype=release "$@"
 fi
-ninja -C "$BUILD"
+[ "${SETUP_CONFIGURE_ONLY:-0}" = 1 ] && exit 0
+# shellcheck disable=SC2086  # a list of target names
+ninja -C "$BUILD" ${SETUP_TARGETS:-}

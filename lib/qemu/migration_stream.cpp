@@ -569,7 +569,8 @@ void write_multifd_header(std::byte *hdr, std::uint32_t flags, std::uint64_t pac
   put32(hdr + 16, static_cast<std::uint32_t>(offsets.size()));
   put32(hdr + 20, static_cast<std::uint32_t>(offsets.size() * kTargetPage));
   put64(hdr + 24, packet_num);
-  std::memcpy(hdr + 64, block.data(), std::min<std::size_t>(block.size(), 255));
+  if (!block.empty())  // an empty view may have no data() (memcpy from null is undefined)
+    std::memcpy(hdr + 64, block.data(), std::min<std::size_t>(block.size(), 255));
   for (std::size_t i = 0; i < offsets.size() && i < kMultifdPages; ++i)
     put64(hdr + 320 + 8 * i, offsets[i]);
 }

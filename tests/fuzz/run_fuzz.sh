@@ -125,10 +125,13 @@ fi
 
 # New inputs go to corpus/ (kept across runs in WORK_DIR); seeds/ is read only.
 echo "run_fuzz: fuzzing for ${secs}s"
+# Regression inputs (past crashes, fixed) replay first, as seeds.
+regress=$src/tests/fuzz/regress/decoder
+[ -d "$regress" ] || regress=
 status=0
 "$fuzzer" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2560 -max_len=70000 \
   -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
-  "$work/corpus" "$work/seeds" || status=$?
+  "$work/corpus" "$work/seeds" ${regress:+"$regress"} || status=$?
 
 if [ "$status" -ne 0 ]; then
   echo "run_fuzz: FAILED: fuzz_decoder exited with status $status"

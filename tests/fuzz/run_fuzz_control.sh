@@ -10,17 +10,18 @@ cxx=${FUZZ_CXX:-clang++}
 command -v "$cxx" >/dev/null 2>&1 || { echo "skipped: clang++ not installed"; exit 77; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/hde-fuzz-ctl.XXXXXX")
 mkdir -p "$work/corpus" "$work/seeds" "$work/artifacts"
-printf '%s\n' '{"argv":["show","stats"]}' >"$work/seeds/a"
-printf '%s\n' '{"cmd":"set mode","args":["internet"]}' >"$work/seeds/b"
-printf '%s\n' '{"argv":["baselines","flush","3"]}' >"$work/seeds/c"
+cp "$src"/tests/fuzz/control_seeds/* "$work/seeds/"
 if ! "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -I"$src/control" "$src/tests/fuzz/fuzz_control.cpp" "$src/control/registry.cpp" -o "$work/fuzz_control"; then
   echo "run_fuzz_control: FAILED to build"
   exit 1
 fi
+# Regression inputs (past crashes, fixed) replay first, as seeds.
+regress=$src/tests/fuzz/regress/control
+[ -d "$regress" ] || regress=
 status=0
 "$work/fuzz_control" -max_total_time="$secs" -max_len=4096 -artifact_prefix="$work/artifacts/" \
-  "$work/corpus" "$work/seeds" >"$work/log" 2>&1 || status=$?
+  "$work/corpus" "$work/seeds" ${regress:+"$regress"} >"$work/log" 2>&1 || status=$?
 tail -3 "$work/log"
 if [ "$status" -ne 0 ]; then
   echo "run_fuzz_control: FAILED (status $status); reproducer in $work/artifacts"

@@ -22,9 +22,12 @@ if ! "$cxx" $flags -DHDE_SYNC_SEEDS "$src/tests/fuzz/fuzz_sync.cpp" $srcs -lcryp
   exit 1
 fi
 "$work/make_seeds" "$work/seeds"
+# Regression inputs (past crashes, fixed) replay first, as seeds.
+regress=$src/tests/fuzz/regress/sync
+[ -d "$regress" ] || regress=
 status=0
 "$work/fuzz_sync" -max_total_time="$secs" -max_len=1500 -artifact_prefix="$work/artifacts/" \
-  "$work/corpus" "$work/seeds" >"$work/log" 2>&1 || status=$?
+  "$work/corpus" "$work/seeds" ${regress:+"$regress"} >"$work/log" 2>&1 || status=$?
 tail -3 "$work/log"
 if [ "$status" -ne 0 ]; then
   echo "run_fuzz_sync: FAILED (status $status); reproducer in $work/artifacts"

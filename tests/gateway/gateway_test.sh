@@ -49,9 +49,13 @@ got_sha() { sha256sum "$1/vm-0.raw" 2>/dev/null | cut -d' ' -f1; }
 for w in 1 2; do
   for mode in datacenter internet; do
     out=$T/lb-$w-$mode
+    # The image, and that the gateway ran as asked: its summary names the
+    # mode (and the mode's codec) and has one line per stream.
     if timeout 300 "$GW" $EAL --file-prefix "hdet$$lb" -- --role loopback --trace "$TRACE" --sink "$out" \
-         --workers "$w" --mode "$mode" --no-encrypt --timeout 60 --quiet >"$T/lb.log" 2>&1 && [ "$(got_sha "$out")" = "$WANT" ]; then
-      ok "loopback net_ring, $w worker(s), $mode: image sha256 matches"
+         --workers "$w" --mode "$mode" --no-encrypt --timeout 60 --quiet >"$T/lb.log" 2>&1 && [ "$(got_sha "$out")" = "$WANT" ] \
+       && grep -q "source: mode $mode, codec $([ $mode = datacenter ] && echo lz4 || echo zstd)" "$T/lb.log" \
+       && [ "$(grep -c '^  stream [0-9]*: ' "$T/lb.log")" -eq "$w" ]; then
+      ok "loopback net_ring, $w worker(s), $mode: ran in $mode mode with $w stream(s), image sha256 matches"
     else
       bad "loopback net_ring, $w worker(s), $mode"; tail -n 20 "$T/lb.log"
     fi
@@ -333,7 +337,11 @@ memif_pair() {  # workers [decoders] [--impair SPEC for both sides]
     --vdev="net_memif0,role=server,id=0,socket=$sock,socket-abstract=no" -- --role dest --sink "$out" \
     --exit-on-complete --timeout 60 --decoders "$nd" ${imp:+--impair "$imp"} >"$T/mdst.log" 2>&1 &
   local dpid=$!
-  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+  # The server's socket exists from EAL's probe on, but it turns a client
+  # away ("ID 0 not found"; the client does not retry) until its port has
+  # started: wait for the destination's "control socket" line, which
+  # follows the port start (a loaded machine can take seconds between them).
+  for _ in $(seq 300); do [ -S "$sock" ] && grep -q "control socket" "$T/mdst.log" && break; sleep 0.1; done
   timeout 300 "$GW" $EAL --file-prefix "hdet$$ms" \
     --vdev="net_memif0,role=client,id=0,socket=$sock,socket-abstract=no" -- --role source --trace "$TRACE" \
     --workers "$w" --timeout 60 --quiet ${imp:+--impair "$imp"} >"$T/msrc.log" 2>&1
