@@ -165,8 +165,8 @@ def main():
 
     # --- 1. A migration, paced so it lasts; the socket's mode under umask 0.
     sock = os.path.join(T, "gw.sock")
-    gw = start("gw", ["--role", "loopback", "--gen", "mib=64,rounds=3,dirty=0.2,seed=5", "--sink",
-                      os.path.join(T, "out"), "--link-rate", "20m", "--ctl-sock", sock, "--timeout", "120"], PFX)
+    gw = start("gw", ["--role", "loopback", "--gen", "mib=256,rounds=3,dirty=0.2,seed=5", "--sink",
+                      os.path.join(T, "out"), "--link-rate", "10m", "--ctl-sock", sock, "--timeout", "120"], PFX)
     if not wait_socket(sock, gw):
         bad("gateway did not start (%s): %s" % ("exit %s" % gw.poll() if gw.poll() is not None else "no socket in 60 s",
                                                  log_of("gw")[-2000:]))

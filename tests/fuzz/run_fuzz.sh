@@ -9,7 +9,7 @@
 #                 the build is reused while no source under lib/ or
 #                 tests/fuzz/ is newer than the fuzzer binary
 # environment:
-#   FUZZ_SECONDS  fuzzing time in seconds (default 60)
+#   FUZZ_SECONDS  fuzzing time in seconds (default 30)
 #   FUZZ_CXX      compiler (default clang++)
 #   FUZZ_JOBS     parallel compile jobs (default: nproc)
 #
@@ -19,7 +19,7 @@ set -eu
 
 src=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 work=${2:-}
-secs=${FUZZ_SECONDS:-60}
+secs=${FUZZ_SECONDS:-30}
 cxx=${FUZZ_CXX:-clang++}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 

@@ -1,11 +1,11 @@
 #!/bin/sh
 # run_fuzz_control.sh — build the control-request fuzzer with clang
-# (libFuzzer, ASan, UBSan) and run it for FUZZ_SECONDS (default 20).
+# (libFuzzer, ASan, UBSan) and run it for FUZZ_SECONDS (default 10).
 # Exit 77 (skip) without clang++; 1 on a crash, with the reproducer kept.
 #   run_fuzz_control.sh [SRC_ROOT]
 set -eu
 src=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
-secs=${FUZZ_SECONDS_CONTROL:-20}
+secs=${FUZZ_SECONDS_CONTROL:-10}
 cxx=${FUZZ_CXX:-clang++}
 command -v "$cxx" >/dev/null 2>&1 || { echo "skipped: clang++ not installed"; exit 77; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/hde-fuzz-ctl.XXXXXX")

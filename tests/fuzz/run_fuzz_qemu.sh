@@ -2,12 +2,12 @@
 # run_fuzz_qemu.sh — build the QEMU migration-stream fuzzer with clang
 # (libFuzzer, ASan, UBSan), seed it with synthetic streams (make_qemu_seeds.py:
 # the unit test's shapes, a main channel and a multifd channel) and run it for
-# FUZZ_SECONDS_QEMU (default 20). Exit 77 (skip) without clang++; 1 on a
+# FUZZ_SECONDS_QEMU (default 10). Exit 77 (skip) without clang++; 1 on a
 # crash, with the reproducer kept.
 #   run_fuzz_qemu.sh [SRC_ROOT]
 set -eu
 src=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
-secs=${FUZZ_SECONDS_QEMU:-20}
+secs=${FUZZ_SECONDS_QEMU:-10}
 cxx=${FUZZ_CXX:-clang++}
 command -v "$cxx" >/dev/null 2>&1 || { echo "skipped: clang++ not installed"; exit 77; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/hde-fuzz-qemu.XXXXXX")

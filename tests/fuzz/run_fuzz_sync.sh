@@ -1,13 +1,13 @@
 #!/bin/sh
 # run_fuzz_sync.sh — build the sync datagram fuzzer (fuzz_sync.cpp) with
 # clang (libFuzzer, ASan, UBSan), seed it with the payloads of a simulated
-# pair of nodes and run it for FUZZ_SECONDS_SYNC (default 20). Exit 77
+# pair of nodes and run it for FUZZ_SECONDS_SYNC (default 10). Exit 77
 # (skip) without clang++ or the OpenSSL headers; 1 on a crash, with the
 # reproducer kept.
 #   run_fuzz_sync.sh [SRC_ROOT]
 set -eu
 src=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
-secs=${FUZZ_SECONDS_SYNC:-20}
+secs=${FUZZ_SECONDS_SYNC:-10}
 cxx=${FUZZ_CXX:-clang++}
 command -v "$cxx" >/dev/null 2>&1 || { echo "skipped: clang++ not installed"; exit 77; }
 [ -f /usr/include/openssl/hmac.h ] || { echo "skipped: OpenSSL headers (libssl-dev) not installed"; exit 77; }

@@ -355,9 +355,9 @@ memif_pair() {  # workers [decoders] [--impair SPEC for both sides]
   fi
   rm -rf "$out"
 }
+# (Two cases: a memif port takes some 6 s to start here, and the af_packet
+# part above already covers workers and decoders over a real port.)
 memif_pair 1
-memif_pair 2
-memif_pair 2 2
 memif_pair 2 2 loss=0.02,dup=0.02,reorder=0.05
 
 echo "$pass passed, $fail failed, $skip skipped"
