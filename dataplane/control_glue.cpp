@@ -555,6 +555,15 @@ void register_commands(ctl::registry &reg, gateway_view &v) {
              }
              if (!need_source(r))
                return;
+             // The rule of the command line (options.cpp) holds live too: guest
+             // memory does not leave in clear for a network nobody controls
+             // unless the operator said so at start.
+             if (m != mode::datacenter && v.crypto == nullptr && !v.opt->no_encrypt) {
+               r.fail(std::string(a[0]) + " mode sends guest memory across networks you do not control, and "
+                      "this gateway seals no frames: start it with --key-file FILE (both gateways), or with "
+                      "--no-encrypt to allow frames in clear");
+               return;
+             }
              v.live->update([&](live_config &c) { c.enc = encoder_config::for_mode(m); });
              r.result = {{"mode", a[0]}, {"version", v.live->snapshot().version}};
            }});

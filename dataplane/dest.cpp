@@ -259,6 +259,8 @@ void dest_decoder::on_frame(rte_mbuf *m, std::uint64_t now, std::uint32_t sent_s
   }
   switch (s.win.offer(h.seq, m)) {
   case recv_window<rte_mbuf *>::verdict::stored:
+    if (lane_ != nullptr)
+      rx_.learn_peer(m);  // authentic and new: the source is there
     if (s.fec && !low_mbufs_)
       s.fec->on_data(h.seq, m);  // a reference, for rebuilding its group's lost frames
     break;
@@ -398,7 +400,7 @@ bool dest_decoder::reply(rte_mbuf *m, std::size_t len) {
     m = out;
     len += wire::kSealOverhead;
   }
-  write_envelope(m, rx_.reply_, static_cast<std::uint16_t>(len));
+  write_envelope(m, rx_.reply_to(), static_cast<std::uint16_t>(len));
   if (rte_ring_sp_enqueue(out_, m) != 0) {
     ++st_.reply_full;
     rte_pktmbuf_free(m);
@@ -499,7 +501,7 @@ void dest_decoder::send_notice(wire::notice_reason why, std::uint32_t epoch, std
   auto *p = rte_pktmbuf_mtod_offset(m, std::byte *, kL2L4);
   std::memcpy(p, &h, sizeof h);
   wire::seal_frame({p, wire::kFrameHeaderSize});
-  write_envelope(m, rx_.reply_, wire::kFrameHeaderSize);
+  write_envelope(m, rx_.reply_to(), wire::kFrameHeaderSize);
   if (rte_ring_sp_enqueue(out_, m) != 0) {
     ++st_.reply_full;
     rte_pktmbuf_free(m);
@@ -619,6 +621,7 @@ dest_rx::dest_rx(const options &o, std::uint16_t port, std::uint16_t nrxq, rte_m
   reply_.src_port = o.udp_port;
   reply_.dst_ip = o.src_ip;
   reply_.dst_port = o.udp_port;  // the MAC is the next hop's, from ARP (address_replies)
+  sealed_rx_ = crypto != nullptr;
   impair_.configure(o.impair, 1000);
   if (!o.qemu_connect.empty())
     egress_ = std::make_unique<qemu_egress>(o, sink_, [this] {
@@ -725,11 +728,10 @@ void dest_rx::on_frame(rte_mbuf *m) {
   }
   if (!have_peer_) {  // answer where the data comes from (before any decoder sees a frame)
     // Its IP and port; its MAC never (a frame is no proof of who sent it):
-    // ARP or --peer-mac says where replies go (address_replies).
-    if (arp_ != nullptr)
-      arp_->peer_seen(v.src_ip);
-    reply_.dst_ip = v.src_ip;
-    reply_.dst_port = v.src_port;
+    // ARP or --peer-mac says where replies go (address_replies). Sealed
+    // frames prove it only once opened: the decoders learn it then.
+    if (!sealed_rx_)
+      peer_.store(kPeerKnown | std::uint64_t{v.src_ip} << 16 | v.src_port, std::memory_order_release);
     have_peer_ = true;
   }
   if (rte_ring_sp_enqueue(to_dec_[h.stream % to_dec_.size()], m) != 0) {
@@ -788,8 +790,38 @@ bool dest_rx::address_replies(rte_mbuf **m, unsigned n) {
   return true;
 }
 
+endpoint_pair dest_rx::reply_to() const {
+  endpoint_pair e = reply_;
+  const std::uint64_t p = peer_.load(std::memory_order_acquire);
+  if ((p & kPeerKnown) != 0) {
+    e.dst_ip = static_cast<std::uint32_t>(p >> 16);
+    e.dst_port = static_cast<std::uint16_t>(p);
+  }
+  return e;
+}
+
+// A decoder, for a sealed frame it authenticated and stored as new: its
+// envelope (checked by parse_envelope, fixed 20-byte IPv4 header) says where
+// the source is now. Written only when it changed (a source that moved: NAT
+// rebinding, a new address after a restart).
+void dest_rx::learn_peer(const rte_mbuf *m) {
+  const auto *ip = reinterpret_cast<const rte_ipv4_hdr *>(rte_pktmbuf_mtod(m, const rte_ether_hdr *) + 1);
+  const auto *udp = reinterpret_cast<const rte_udp_hdr *>(ip + 1);
+  const std::uint64_t p = kPeerKnown | std::uint64_t{rte_be_to_cpu_32(ip->src_addr)} << 16 |
+                          rte_be_to_cpu_16(udp->src_port);
+  if (peer_.load(std::memory_order_relaxed) != p)
+    peer_.store(p, std::memory_order_release);
+}
+
 unsigned dest_rx::poll(std::uint64_t) {
   unsigned work = 0;
+  if (arp_ != nullptr) {  // ARP learns the peer's address as it becomes known (first one only: arp_port)
+    const std::uint64_t p = peer_.load(std::memory_order_acquire);
+    if (p != peer_told_) {
+      peer_told_ = p;
+      arp_->peer_seen(static_cast<std::uint32_t>(p >> 16));
+    }
+  }
   rte_mbuf *m[kBurst];
   for (std::uint16_t q = 0; q < nrxq_; ++q) {
     const unsigned n = rte_eth_rx_burst(port_, q, m, kBurst);

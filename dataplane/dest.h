@@ -184,8 +184,20 @@ private:
   std::unique_ptr<qemu_egress> egress_;  // declared after sink_: it reads the images until it stops
   std::vector<rte_ring *> to_dec_, from_dec_;
   std::vector<std::unique_ptr<dest_decoder>> dec_;
-  endpoint_pair reply_{};  // toward the source, learnt from its first frame before any dispatch
-  bool have_peer_ = false;
+  // Where replies go. reply_ holds our side and the configured peer; peer_
+  // the peer's address as learnt (IPv4 << 16 | UDP port, kPeerKnown set):
+  // in clear from the first frame (dest_rx), sealed only from an
+  // authenticated frame that a decoder stored as new (learn_peer), so that
+  // neither a forged frame nor a replayed authentic one turns the ACKs away.
+  // Decoders read it for every reply (reply_to).
+  static constexpr std::uint64_t kPeerKnown = 1ull << 48;
+  endpoint_pair reply_to() const;
+  void learn_peer(const rte_mbuf *m);
+  endpoint_pair reply_{};
+  std::atomic<std::uint64_t> peer_{0};
+  std::uint64_t peer_told_ = 0;  // RX lcore: the peer_ value ARP was told of
+  bool sealed_rx_ = false;       // --key-file: learn the peer from authentic frames only
+  bool have_peer_ = false;       // a frame was dispatched
   arp_port *arp_ = nullptr;
   std::uint64_t unaddressed_ = 0;
   std::atomic<bool> complete_{false}, failed_{false};

@@ -18,9 +18,10 @@ ok() { echo "ok - $1"; pass=$((pass + 1)); }
 bad() { echo "not ok - $1"; fail=$((fail + 1)); }
 js() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-# A long synthetic migration in datacenter mode, paced so it lasts.
+# A long synthetic migration in datacenter mode, paced so it lasts. (Frames
+# in clear: --no-encrypt lets `set mode internet` below run without a key.)
 "$GW" --no-huge -m 2048 --no-pci -l 0-1 --log-level=lib.eal:error --file-prefix "$PFX" -- \
-  --role loopback --gen mib=256,rounds=6,dirty=0.6 --sink "$T/out" --mode datacenter --quiet >"$T/gw.log" 2>&1 &
+  --role loopback --gen mib=256,rounds=6,dirty=0.6 --sink "$T/out" --mode datacenter --no-encrypt --quiet >"$T/gw.log" 2>&1 &
 GPID=$!
 # (Generating the trace takes a while on a loaded machine.)
 for _ in $(seq 600); do [ -S "$SOCK" ] && break; sleep 0.1; done
@@ -113,7 +114,7 @@ SSOCK=$T/sel.sock
   --role loopback --gen mib=256,rounds=6,dirty=0.6,seed=3 --sink "$T/out2" --mode hybrid --no-encrypt \
   --link-rate 30m --ctl-sock "$SSOCK" --quiet >"$T/sel.log" 2>&1 &
 SGPID=$!
-trap 'kill $GPID $SGPID 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill $GPID $SGPID ${KPID:-} 2>/dev/null; rm -rf "$T"' EXIT
 for _ in $(seq 600); do [ -S "$SSOCK" ] && break; sleep 0.1; done
 [ -S "$SSOCK" ] || bad "selector gateway did not start: $(tail -3 "$T/sel.log")"
 sel() { "$CTL" -s "$SSOCK" --format json show selector | js "$1"; }
@@ -199,6 +200,24 @@ for _ in $(seq 20); do
   [ "${p4:-0}" -gt "${p3:-0}" ] && break
 done
 [ "${p4:-0}" -gt "${p3:-0}" ] && ok "still forwarding after the bad clients ($p3 -> $p4)" || bad "stalled ($p3 -> $p4)"
+
+# Without a key and without --no-encrypt, a gateway started in datacenter
+# mode refuses to switch to internet or hybrid mode live, as it would refuse
+# to start in them.
+"$GW" --no-huge -m 512 --no-pci -l 0-1 --log-level=lib.eal:error --file-prefix "${PFX}k" -- \
+  --role loopback --gen mib=32,rounds=0 --sink "$T/o3" --link-rate 1m --ctl-sock "$T/k.sock" --quiet \
+  >"$T/k.log" 2>&1 &
+KPID=$!
+for _ in $(seq 300); do [ -S "$T/k.sock" ] && break; sleep 0.1; done
+for m in internet hybrid; do
+  if "$CTL" -s "$T/k.sock" set mode $m >/dev/null 2>"$T/err"; then bad "set mode $m without a key: accepted"
+  elif grep -q -- "--key-file" "$T/err" && grep -q -- "--no-encrypt" "$T/err" \
+       && [ "$("$CTL" -s "$T/k.sock" --format json show config | js 'd["mode"]')" = datacenter ]; then
+    ok "set mode $m without a key: refused, naming --key-file and --no-encrypt; still datacenter"
+  else bad "set mode $m without a key: $(cat "$T/err")"; fi
+done
+"$CTL" -s "$T/k.sock" shutdown >/dev/null 2>&1
+wait $KPID
 
 # A second gateway on the same socket is refused.
 "$GW" --no-huge -m 512 --no-pci -l 0 --log-level=lib.eal:error --file-prefix "${PFX}b" -- \

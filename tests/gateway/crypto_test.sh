@@ -84,14 +84,16 @@ else
   ip netns exec "$NS_A" sysctl -qw "net.ipv6.conf.ca$$.disable_ipv6=1"
   ip netns exec "$NS_B" sysctl -qw "net.ipv6.conf.cb$$.disable_ipv6=1"
 
-  # start_pair NAME "SRC ARGS" "DST ARGS": both gateways in the background
-  # (pids in SPID/DPID), control sockets $T/NAME.s.ctl and $T/NAME.d.ctl.
+  # start_pair NAME "SRC ARGS" "DST ARGS" [CMD]: both gateways in the
+  # background (pids in SPID/DPID), control sockets $T/NAME.s.ctl and
+  # $T/NAME.d.ctl; CMD runs once the destination is up, before the source.
   start_pair() {
     local name=$1
     ip netns exec "$NS_B" timeout 300 "$GW" $EAL --file-prefix "hdec$$d" --vdev="net_af_packet0,iface=cb$$" -- \
       --role dest --sink "$T/$name.out" --exit-on-complete --ctl-sock "$T/$name.d.ctl" $3 >"$T/$name.dst.log" 2>&1 &
     DPID=$!
     sleep 1
+    [ -z "${4:-}" ] || eval "$4"
     ip netns exec "$NS_A" timeout 300 "$GW" $EAL --file-prefix "hdec$$s" --vdev="net_af_packet0,iface=ca$$" -- \
       --role source --gen "$GEN" --ctl-sock "$T/$name.s.ctl" $2 >"$T/$name.src.log" 2>&1 &
     SPID=$!
@@ -155,8 +157,10 @@ EOF
   # Tampering while a paced migration under key A runs: flipped bits with a
   # recomputed CRC, replays of this run's frames and of an earlier run's,
   # frames sealed with key B. The destination drops and counts them all.
+  # (Paced so that it outlasts the injections, which read captures of tens of
+  # thousands of frames: at 30 Mbit/s it once ended before the last batch.)
   capture "$T/live.pcap"
-  start_pair tamper "--key-file $T/a.key --link-rate 30m --timeout 60 --quiet" "--key-file $T/a.key --timeout 60"
+  start_pair tamper "--key-file $T/a.key --link-rate 12m --timeout 60 --quiet" "--key-file $T/a.key --timeout 60"
   for i in $(seq 100); do  # until the capture holds some of this run's frames
     [ "$(python3 "$ROOT/tests/gateway/replay.py" count "$T/live.pcap" 2>/dev/null)" -ge 300 ] 2>/dev/null && break
     sleep 0.2
@@ -183,6 +187,18 @@ EOF
   [ "${rp:-0}" -ge 1 ] && [ "${stale:-0}" -ge 1 ] &&
     ok "replays dropped and counted: of this run (replayed $rp), of an earlier run (stale_epoch $stale)" \
     || bad "replays not counted (replayed ${rp:-?} stale_epoch ${stale:-?})"
+
+  # Authentic frames of an earlier run, replayed from the source's address
+  # but another UDP port before the source starts: the destination must not
+  # take its reply address from them (its ACKs would go there, and the
+  # migration would stall); it learns it from authentic new frames only.
+  start_pair divert "--key-file $T/a.key --timeout 30 --quiet" "--key-file $T/a.key --timeout 30" \
+    '$R "$T/sealed.pcap" "ca$$" port 20 >"$T/divert.inj" 2>&1; sleep 0.5'
+  if wait_pair divert && grep -q "sent 20 port frames" "$T/divert.inj"; then
+    ok "authentic frames replayed from another UDP port first: the ACKs still reach the source, image exact"
+  else
+    bad "diverting replay ($(cat "$T/divert.inj"))"; tail -n 6 "$T/divert.src.log" "$T/divert.dst.log"
+  fi
 
   # Another key at the destination: nothing decodes, both give up within
   # --timeout, each saying why.

@@ -10,6 +10,8 @@
       asis   unchanged (a replay)
       flip   one bit of the sealed payload flipped, the CRC recomputed (so only
              the GCM tag can tell)
+      port   unchanged but for the UDP source port (47999): an authentic
+             frame that claims the source sits elsewhere (to divert the ACKs)
 
 Run `send` in the namespace of the side that captured. Uses only the standard
 library (pcap read by hand, CRC32C computed here).
@@ -100,6 +102,9 @@ def send(pcap, iface, kind, count):
             hde[48 + i % (plen - 32)] ^= 1 << (i % 8)  # a bit of the ciphertext (after header and seal header)
             struct.pack_into("<I", hde, 28, frame_crc(bytes(hde)))
             p[L2L4:] = hde
+        elif kind == "port":
+            struct.pack_into(">HH", p, 34, 47999, struct.unpack_from(">H", p, 36)[0])  # src port, dst port
+            struct.pack_into(">H", p, 40, 0)  # UDP checksum: none
         s.send(bytes(p))
         sent += 1
     print("sent %d %s frames" % (sent, kind))
