@@ -47,9 +47,26 @@ public:
   // Merges estimates exported by another gateway or an earlier run; false
   // with err when the document is not one.
   bool import_estimates(const ctl::json &doc, std::string &err);
+  // What the workers measured since the last call, per class and arm
+  // (segments, pages, wire bytes, TSC cycles), for the fleet sync's shared
+  // statistics (sync_glue.cpp): f(class, arm, samples, pages, wire, cycles)
+  // for each that moved; the totals start over. Control thread.
+  template <typename F> void take_totals(F &&f) {
+    for (std::size_t c = 0; c < kClassCount; ++c)
+      for (std::size_t a = 0; a < kArmCount; ++a) {
+        totals &t = totals_[c][a];
+        if (t.samples != 0)
+          f(class_name(static_cast<page_class>(c)), selector_arms()[a].name, t.samples, t.pages, t.wire, t.cycles);
+        t = {};
+      }
+  }
 
 private:
+  struct totals {
+    std::uint64_t samples = 0, pages = 0, wire = 0, cycles = 0;
+  };
   std::vector<std::unique_ptr<sample_ring>> rings_;
+  totals totals_[kClassCount][kArmCount] = {};
   selector_learner learner_;
   std::atomic<const decision_table *> table_{nullptr};
   // Replaced tables, freed once a grace period has passed (never waited for:

@@ -125,6 +125,19 @@ void fleet_sync::publish_migrations() {
   }
 }
 
+// What this gateway's workers measured since the last round goes into the
+// fleet's selector statistics: grow-only counters with one contribution per
+// gateway, so each segment is counted once however often the state is
+// merged (lib/sync/fleet.h).
+void fleet_sync::publish_selector() {
+  if (v_->sel == nullptr)
+    return;
+  v_->sel->take_totals([&](const char *cls, const char *arm, std::uint64_t samples, std::uint64_t pages,
+                           std::uint64_t wire, std::uint64_t cycles) {
+    node_->update([&](sync::fleet &f) { return f.add_selector_sample(cls, arm, pages, wire, cycles, samples); });
+  });
+}
+
 std::uint64_t fleet_sync::tick() {
   std::lock_guard lk(mu_);
   const std::uint64_t t0 = steady_ns();
@@ -133,6 +146,7 @@ std::uint64_t fleet_sync::tick() {
   if (now >= next_publish_ms_) {
     next_publish_ms_ = now + o_->sync_interval_ms;
     publish_migrations();
+    publish_selector();
   }
   const std::uint64_t wait = std::min<std::uint64_t>(node_->poll(sync::steady_ms()), next_publish_ms_ - now);
   busy_ns_ += steady_ns() - t0;

@@ -37,6 +37,7 @@ public:
 
 private:
   void publish_migrations();
+  void publish_selector();
   std::mutex mu_;  // the control thread and DPDK's telemetry thread
   std::unique_ptr<sync::udp_endpoint> ep_;
   std::unique_ptr<sync::sync_node> node_;

@@ -409,12 +409,12 @@ fleet_state fleet::resolve_conflicts(std::uint64_t now_ms, std::vector<std::stri
 }
 
 fleet_state fleet::add_selector_sample(const std::string &cls, const std::string &arm, std::uint64_t pages,
-                                       std::uint64_t wire_bytes, std::uint64_t cycles) {
+                                       std::uint64_t wire_bytes, std::uint64_t cycles, std::uint64_t samples) {
   fleet_state d;
   const std::string key = (cls + "/" + arm).substr(0, kMaxString);
   selector_stat &s = s_.selector.m[key];
   selector_stat &x = d.selector.m[key];
-  x.samples = s.samples.add(self_, 1);
+  x.samples = s.samples.add(self_, samples);
   x.pages = s.pages.add(self_, pages);
   x.wire_bytes = s.wire_bytes.add(self_, wire_bytes);
   x.cycles = s.cycles.add(self_, cycles);

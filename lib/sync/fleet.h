@@ -225,8 +225,10 @@ public:
   std::vector<migration_row> migrations() const;
 
   // The selector's statistics (class of page, arm = codec).
+  // samples: how many segments these totals sum (a gateway adds its own in
+  // batches, each sync round).
   fleet_state add_selector_sample(const std::string &cls, const std::string &arm, std::uint64_t pages,
-                                  std::uint64_t wire_bytes, std::uint64_t cycles);
+                                  std::uint64_t wire_bytes, std::uint64_t cycles, std::uint64_t samples = 1);
   std::vector<selector_row> selector() const;
 
 private:

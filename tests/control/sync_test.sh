@@ -30,9 +30,11 @@ EAL="--no-huge -m 512 --no-pci -l 0 --log-level=lib.eal:error"
 SYNC="--sync-key-file $T/key --sync-interval-ms 200 --idle-sleep-us 1000 --quiet"
 
 # A is paced (10 Mbit/s) so its migration outlasts every step, also on a
-# loaded machine.
+# loaded machine. Hybrid mode: its learning selector's statistics go into
+# the fleet's (frames in clear: a loopback).
 start_a() {
   "$GW" $EAL --file-prefix "sa$$" -- --role loopback --gen mib=128,rounds=8,dirty=0.3 --link-rate 10m \
+    --mode hybrid --no-encrypt \
     --sink "$T/a" --ctl-sock "$T/a.sock" --node-id 1 --sync-listen "$PA" --peers "$PB" $SYNC >"$T/a.log" 2>&1 &
   PIDS+=($!)
 }
@@ -69,6 +71,13 @@ done
 for s in b c; do
   wait_for 10 'any(m["vm"] == "n1/vm0" and m["source"] == 1 and m["state"] in ("bulk", "dirty") and m["pages"] > 0 for m in d["migrations"])' $s show fleet \
     && ok "A's migration shows in show fleet on $s" || bad "show fleet on $s: $(c $s show fleet)"
+done
+# The selector's statistics: what A's workers measured reaches B and C, as
+# one contribution (the same totals everywhere once A stops adding).
+for s in b c; do
+  wait_for 10 'sum(r["samples"] for r in d["selector"]) > 0 and all(r["class"] in ("bulk", "dirty") and r["pages"] > 0 and r["bytes_per_page"] > 0 for r in d["selector"])' $s show fleet \
+    && ok "A's selector statistics reach $s ($(c $s show fleet | js '" ".join("%s/%s=%d" % (r["class"], r["codec"], r["samples"]) for r in d["selector"])'))" \
+    || bad "selector statistics on $s: $(c $s show fleet | js 'd["selector"]')"
 done
 "$CTL" -s "$T/b.sock" show fleet >"$T/fleet.txt" && grep -q "n1/vm0" "$T/fleet.txt" && ok "show fleet (text)" \
   || bad "show fleet text: $(cat "$T/fleet.txt")"

@@ -15,9 +15,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/hde-fuzz-sync.XXXXXX")
 mkdir -p "$work/corpus" "$work/seeds" "$work/artifacts"
 srcs="$src/control/sync.cpp $src/lib/sync/fleet.cpp"
 flags="-std=c++20 -O1 -g -I$src/control -I$src/lib"
-if ! "$cxx" $flags -DHDE_SYNC_SEEDS "$src/tests/fuzz/fuzz_sync.cpp" $srcs -lcrypto -o "$work/make_seeds" ||
-   ! "$cxx" $flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-       "$src/tests/fuzz/fuzz_sync.cpp" $srcs -lcrypto -o "$work/fuzz_sync"; then
+# The seeder and the fuzzer build side by side (each is one long compile).
+"$cxx" $flags -DHDE_SYNC_SEEDS "$src/tests/fuzz/fuzz_sync.cpp" $srcs -lcrypto -o "$work/make_seeds" &
+seeder_pid=$!
+fuzzer_ok=0
+"$cxx" $flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+  "$src/tests/fuzz/fuzz_sync.cpp" $srcs -lcrypto -o "$work/fuzz_sync" || fuzzer_ok=1
+seeder_ok=0
+wait "$seeder_pid" || seeder_ok=1
+if [ "$fuzzer_ok" -ne 0 ] || [ "$seeder_ok" -ne 0 ]; then
   echo "run_fuzz_sync: FAILED to build"
   exit 1
 fi

@@ -250,3 +250,23 @@ TEST(Fleet, SelectorSamplesMergeWithoutDoubleCounting) {
   EXPECT_EQ(rows[0].wire_bytes, 51000u);
   EXPECT_EQ(rows[0].cycles, 12010u);
 }
+
+// A gateway adds its segments in batches (one call per sync round): the
+// count of samples is the batch's, and merging still counts each once.
+TEST(Fleet, SelectorSampleBatchesCountTheirSamples) {
+  fleet a(1, 1), b(2, 1);
+  const auto d1 = a.add_selector_sample("bulk", "lz4:4", 640, 300000, 50000, 10);
+  const auto d2 = a.add_selector_sample("bulk", "lz4:4", 64, 30000, 5000, 1);
+  b.add_selector_sample("bulk", "lz4:4", 128, 1000, 10, 2);
+  b.join(d2);
+  b.join(d1);
+  b.join(d1);
+  b.join(a.state());
+  const auto rows = b.selector();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].samples, 13u);
+  EXPECT_EQ(rows[0].pages, 832u);
+  EXPECT_EQ(rows[0].wire_bytes, 331000u);
+  a.join(b.state());
+  EXPECT_EQ(a.selector()[0].samples, 13u);
+}

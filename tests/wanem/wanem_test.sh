@@ -121,10 +121,13 @@ if start_wanem "$L1" --ab rate=50m,delay_ms=10 --ba delay_ms=10 --stats-period 1
   ip netns exec "$S" python3 "$PING" --count 1 --wait 2 198.18.0.2 >/dev/null  # ARP on the way
   ip netns exec "$S" python3 "$PING" --count 10 --interval 0.2 198.18.0.2 >"$T/ping1.json"
   rcv=$(jget "$T/ping1.json" received) min=$(jget "$T/ping1.json" rtt_ms.min) avg=$(jget "$T/ping1.json" rtt_ms.avg)
-  if [ "$rcv" = 10 ] && python3 -c "import sys; sys.exit(not (19.95 <= $min and $avg <= 22.0))"; then
-    ok "ping through 10 ms + 10 ms: 10/10 replies, RTT min $min ms avg $avg ms (want 20 ms, avg <= 22)"
+  # The minimum says what the emulator adds (a scheduling delay only adds
+  # to some replies); the average only guards against gross extra delay (it
+  # once read 22.4 ms with other work on the 2 cores).
+  if [ "$rcv" = 10 ] && python3 -c "import sys; sys.exit(not (19.95 <= $min <= 21.5 and $avg <= 30.0))"; then
+    ok "ping through 10 ms + 10 ms: 10/10 replies, RTT min $min ms avg $avg ms (want min 20-21.5 ms, avg <= 30)"
   else
-    bad "ping RTT: received '$rcv', min '$min', avg '$avg' (want 10, >= 19.95, <= 22)"; cat "$T/ping1.json"
+    bad "ping RTT: received '$rcv', min '$min', avg '$avg' (want 10, min 19.95-21.5, avg <= 30)"; cat "$T/ping1.json"
   fi
 
   # Any EtherType, both ways: an experimental one with full-size frames
