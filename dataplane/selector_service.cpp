@@ -2,7 +2,6 @@
 #include "selector_service.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 
 #include "source.h"
@@ -30,26 +29,17 @@ void selector_service::tick(const std::vector<worker *> &workers, std::uint64_t 
     delete r.second;
     return true;
   });
-  for (auto &r : rings_) {
-    std::array<selector_sample, 64> buf;
-    for (;;) {
-      const std::size_t n = r->drain(buf);
-      for (std::size_t i = 0; i < n; ++i) {
-        const selector_sample &s = buf[i];
-        learner_.add(s);
-        if (s.cls < kClassCount && s.arm < kArmCount) {
-          totals &t = totals_[s.cls][s.arm];
-          ++t.samples;
-          t.pages += s.pages;
-          t.wire += s.wire_bytes;
-          t.cycles += s.cycles;
-        }
-      }
-      drained_ += n;
-      if (n < buf.size())
-        break;
+  const auto sum = [this](const selector_sample &s) {  // for the fleet sync (take_totals)
+    if (s.cls < kClassCount && s.arm < kArmCount) {
+      totals &t = totals_[s.cls][s.arm];
+      ++t.samples;
+      t.pages += s.pages;
+      t.wire += s.wire_bytes;
+      t.cycles += s.cycles;
     }
-  }
+  };
+  for (auto &r : rings_)
+    drained_ += learner_.drain(*r, sum);
   // The link: configured, else the transport's estimate (peak over 5 s).
   const std::uint64_t configured = live_ != nullptr ? live_->link_rate_bps() : 0;
   if (configured != 0) {

@@ -255,13 +255,16 @@ void selector_learner::refresh_derived() {
     }
 }
 
-std::size_t selector_learner::drain(sample_ring &ring) {
+std::size_t selector_learner::drain(sample_ring &ring, const std::function<void(const selector_sample &)> &seen) {
   std::array<selector_sample, 64> buf;
   std::size_t total = 0;
   for (;;) {
     const std::size_t n = ring.drain(buf);
-    for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t i = 0; i < n; ++i) {
       add(buf[i]);
+      if (seen)
+        seen(buf[i]);
+    }
     total += n;
     if (n < buf.size())
       return total;

@@ -50,6 +50,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -184,7 +185,9 @@ public:
   // One sample.
   void add(const selector_sample &s);
   // Drain a ring into the estimates; returns how many samples were read.
-  std::size_t drain(sample_ring &ring);
+  // seen, when given, is shown each sample too (the gateway sums them for
+  // the fleet's shared statistics).
+  std::size_t drain(sample_ring &ring, const std::function<void(const selector_sample &)> &seen = {});
   // Recompute the decisions; true when the table changed.
   bool decide();
   const decision_table &table() const { return table_; }
